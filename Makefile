@@ -1,0 +1,38 @@
+# Job images for "python" and "duckdb" custom jobs. See README.md.
+# Every target calls one script in scripts/; the logic lives there.
+
+# Image tag.
+VERSION ?= dev
+# Image name prefix, such as registry.example.com/team/ (keep the trailing slash).
+REGISTRY ?=
+# Platforms of a published build (make build).
+PLATFORMS ?= linux/amd64,linux/arm64
+export VERSION REGISTRY PLATFORMS
+
+.PHONY: local python-local duckdb-local build python-build duckdb-build test lint python-lock
+
+## Build for this machine and load into the local engine.
+local: python-local duckdb-local
+python-local:
+	scripts/build-image python
+duckdb-local:
+	scripts/build-image duckdb
+
+## Build for PLATFORMS and push to REGISTRY (needs a multi-platform buildx builder).
+build: python-build duckdb-build
+python-build:
+	scripts/build-image --push python
+duckdb-build:
+	scripts/build-image --push duckdb
+
+## Launcher unit tests, then the conformance suite against both images.
+test:
+	scripts/test
+
+## Type check, Python lint, shellcheck, hadolint.
+lint:
+	scripts/lint
+
+## Re-pin the default Python libraries from images/python/base_requirements.in.
+python-lock:
+	images/python/lock

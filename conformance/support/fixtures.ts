@@ -1,0 +1,33 @@
+// Test-time fixtures: temporary folders and code bundles made with tar.
+import { mkdir, writeFile, readFile } from "node:fs/promises";
+import path from "node:path";
+import { create as createTar } from "tar";
+import tmp from "tmp";
+
+tmp.setGracefulCleanup();
+
+/** A fresh temporary folder, removed when the test process exits. */
+export function tempDir(): Promise<string> {
+  return new Promise((resolve, reject) =>
+    tmp.dir({ unsafeCleanup: true }, (error, name) => (error ? reject(error) : resolve(name))),
+  );
+}
+
+/** Write files (relative path to content) into a fresh folder and return it. */
+export async function tree(files: Record<string, string | Buffer>): Promise<string> {
+  const root = await tempDir();
+  for (const [name, content] of Object.entries(files)) {
+    const file = path.join(root, name);
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, content);
+  }
+  return root;
+}
+
+/** A gzip-compressed tar of the given files, as `tar czf bundle.tgz .` makes it. */
+export async function tgz(files: Record<string, string | Buffer>): Promise<Buffer> {
+  const root = await tree(files);
+  const out = path.join(await tempDir(), "bundle.tgz");
+  await createTar({ cwd: root, gzip: true, portable: true, file: out }, ["."]);
+  return readFile(out);
+}

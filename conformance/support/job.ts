@@ -1,0 +1,127 @@
+// Runs one job container to completion, the way the orchestrator does: the code
+// bundle at /code, inputs under /inputs, an optional empty /outputs, then the
+// command. Returns the exit code, stdout and stderr apart, and what the job
+// wrote to /outputs. The container is always removed.
+import { mkdir, chmod, cp, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { create as createTar, Parser } from "tar";
+import { GenericContainer, type StartedTestContainer } from "testcontainers";
+import { inject } from "vitest";
+import { demux, dockerode, RUN_LABEL } from "./docker.js";
+import { tempDir } from "./fixtures.js";
+
+export interface Job {
+  image: string;
+  /** The container's command (appended to the image's entrypoint). */
+  command?: string[];
+  /** Placed at /code: a buffer becomes a file, a host path is copied as it is (file or directory). */
+  code?: Buffer | { path: string };
+  /** Files placed under /inputs, by relative path. */
+  inputs?: Record<string, string | Buffer>;
+  /** Create an empty, world-writable /outputs before the job starts. */
+  outputs?: boolean;
+  env?: Record<string, string>;
+  user?: string;
+  /** Hang detector: the job is killed and the test fails after this long. */
+  timeoutMs?: number;
+  /** Further container settings (mounts, limits, network). */
+  configure?: (container: GenericContainer) => GenericContainer;
+}
+
+export interface JobResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  stdoutBytes: Buffer;
+  stderrBytes: Buffer;
+  /** Files under /outputs by relative path; empty when there was no /outputs. */
+  outputs: Record<string, Buffer>;
+}
+
+const DEFAULT_TIMEOUT_MS = 120_000;
+
+/** Lay out /code, /inputs and /outputs in a host folder, ready to be archived into the container root. */
+async function stage(job: Job): Promise<string[]> {
+  const root = await tempDir();
+  const entries: string[] = [];
+  if (Buffer.isBuffer(job.code)) {
+    await writeFile(path.join(root, "code"), job.code, { mode: 0o644 });
+    entries.push("code");
+  } else if (job.code) {
+    await cp(job.code.path, path.join(root, "code"), { recursive: true, verbatimSymlinks: true });
+    entries.push("code");
+  }
+  if (job.inputs) {
+    for (const [name, content] of Object.entries(job.inputs)) {
+      const file = path.join(root, "inputs", name);
+      await mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
+      await writeFile(file, content, { mode: 0o644 });
+    }
+    entries.push("inputs");
+  }
+  if (job.outputs) {
+    await mkdir(path.join(root, "outputs"));
+    await chmod(path.join(root, "outputs"), 0o777);
+    entries.push("outputs");
+  }
+  return entries.length ? [root, ...entries] : [];
+}
+
+async function readTar(stream: NodeJS.ReadableStream, prefix: string): Promise<Record<string, Buffer>> {
+  const files: Record<string, Buffer> = {};
+  const parser = new Parser({
+    onReadEntry: (entry) => {
+      const chunks: Buffer[] = [];
+      entry.on("data", (chunk: Buffer) => chunks.push(chunk));
+      entry.on("end", () => {
+        if (entry.type === "File") files[entry.path.slice(prefix.length)] = Buffer.concat(chunks);
+      });
+    },
+  });
+  await pipeline(stream, parser);
+  return files;
+}
+
+export async function runJob(job: Job): Promise<JobResult> {
+  const timeoutMs = job.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  let container = new GenericContainer(job.image)
+    .withLabels({ [RUN_LABEL]: inject("runLabel") })
+    .withEnvironment(job.env ?? {});
+  if (job.command) container = container.withCommand(job.command);
+  if (job.user) container = container.withUser(job.user);
+  const [stageRoot, ...entries] = await stage(job);
+  if (stageRoot) {
+    const tar = createTar({ cwd: stageRoot, portable: true }, entries);
+    container = container.withCopyArchivesToContainer([{ tar: Readable.from(tar), target: "/" }]);
+  }
+  if (job.configure) container = job.configure(container);
+
+  const docker = await dockerode();
+  let started: StartedTestContainer | undefined;
+  try {
+    started = await container.start();
+    const handle = docker.getContainer(started.getId());
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), timeoutMs);
+    });
+    const outcome = await Promise.race([handle.wait(), timedOut]).finally(() => clearTimeout(timer));
+    const logs = demux((await handle.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer);
+    if (outcome === "timeout") {
+      throw new Error(`job did not end within ${timeoutMs} ms; its stderr so far:\n${logs.stderr.toString()}`);
+    }
+    const outputs = job.outputs ? await readTar(await started.copyArchiveFromContainer("/outputs"), "outputs/") : {};
+    return {
+      exitCode: (outcome as { StatusCode: number }).StatusCode,
+      stdout: logs.stdout.toString(),
+      stderr: logs.stderr.toString(),
+      stdoutBytes: logs.stdout,
+      stderrBytes: logs.stderr,
+      outputs,
+    };
+  } finally {
+    if (started) await docker.getContainer(started.getId()).remove({ force: true, v: true });
+  }
+}

@@ -1,0 +1,150 @@
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+
+def make_tar(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]], mode: str = "w:gz") -> Path:
+    with tarfile.open(path, mode) as archive:
+        for info, data in members:
+            if data is not None:
+                info.size = len(data)
+            archive.addfile(info, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+def file(name: str, data: bytes = b"x", mode: int = 0o644) -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.mode = mode
+    return info, data
+
+
+def link(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> tuple[tarfile.TarInfo, None]:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = target
+    return info, None
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["--", "python", "main.py"], ["python", "main.py"]),
+        (["--", "echo", "a b", "--", "$HOME"], ["echo", "a b", "--", "$HOME"]),
+        (["--", "printf", "line1\nline2"], ["printf", "line1\nline2"]),
+    ],
+)
+def test_command_is_everything_after_the_first_double_dash(launcher, argv, command):
+    assert launcher.parse_command(argv) == command
+
+
+@pytest.mark.parametrize("argv", [[], ["python"], ["--"]])
+def test_missing_command_is_a_usage_error(launcher, argv):
+    with pytest.raises(launcher.LauncherError) as error:
+        launcher.parse_command(argv)
+    assert error.value.code == launcher.EX_USAGE
+
+
+@pytest.mark.parametrize("mode", ["w:gz", "w"])
+def test_extracts_gzip_and_plain_tar_by_content(launcher, tmp_path, mode):
+    bundle = make_tar(tmp_path / "code", [file("main.py", b"print(1)\n")], mode)
+    root = tmp_path / "root"
+    root.mkdir()
+    launcher.extract(bundle, root)
+    assert (root / "main.py").read_bytes() == b"print(1)\n"
+
+
+@pytest.mark.parametrize(
+    ("member", "reason"),
+    [
+        (file("/etc/evil"), "absolute path"),
+        (file("../evil"), "leaves the bundle"),
+        (file("a/../../evil"), "leaves the bundle"),
+        (link("escape", "/etc/passwd"), "symlink to absolute path"),
+        (link("escape", "../outside"), "points outside"),
+        (link("hard", "../outside", tarfile.LNKTYPE), "hardlink"),
+    ],
+)
+def test_refuses_members_that_leave_the_root(launcher, tmp_path, member, reason):
+    bundle = make_tar(tmp_path / "code", [member])
+    root = tmp_path / "root"
+    root.mkdir()
+    with pytest.raises(launcher.LauncherError, match=reason) as error:
+        launcher.extract(bundle, root)
+    assert error.value.code == launcher.EX_BUNDLE
+    assert not (tmp_path / "evil").exists()
+
+
+def test_refuses_writing_through_a_symlink_extracted_earlier(launcher, tmp_path):
+    inner = tmp_path / "root" / "sub"
+    inner.mkdir(parents=True)
+    bundle = make_tar(tmp_path / "code", [link("sub/up", ".."), file("sub/up/../evil")])
+    with pytest.raises(launcher.LauncherError, match="leaves the bundle"):
+        launcher.extract(bundle, tmp_path / "root")
+    assert not (tmp_path / "evil").exists()
+
+
+def test_links_inside_the_bundle_are_kept(launcher, tmp_path):
+    bundle = make_tar(tmp_path / "code", [file("data/a.txt", b"A"), link("a.txt", "data/a.txt")])
+    root = tmp_path / "root"
+    root.mkdir()
+    launcher.extract(bundle, root)
+    assert (root / "a.txt").read_bytes() == b"A"
+
+
+def test_drops_setuid_and_setgid_bits(launcher, tmp_path):
+    bundle = make_tar(tmp_path / "code", [file("tool", mode=0o6755)])
+    root = tmp_path / "root"
+    root.mkdir()
+    launcher.extract(bundle, root)
+    assert (root / "tool").stat().st_mode & 0o7777 == 0o755
+
+
+def test_refuses_devices_and_fifos(launcher, tmp_path):
+    fifo = tarfile.TarInfo("pipe")
+    fifo.type = tarfile.FIFOTYPE
+    bundle = make_tar(tmp_path / "code", [(fifo, None)])
+    with pytest.raises(launcher.LauncherError, match="device or FIFO"):
+        launcher.extract(bundle, tmp_path)
+
+
+def test_caps_total_size(launcher, tmp_path, monkeypatch):
+    monkeypatch.setattr(launcher, "MAX_BYTES", 10)
+    bundle = make_tar(tmp_path / "code", [file("big", b"x" * 11)])
+    with pytest.raises(launcher.LauncherError, match="exceeds 10 bytes"):
+        launcher.extract(bundle, tmp_path)
+
+
+def test_caps_member_count(launcher, tmp_path, monkeypatch):
+    monkeypatch.setattr(launcher, "MAX_MEMBERS", 2)
+    bundle = make_tar(tmp_path / "code", [file(f"f{i}") for i in range(3)])
+    with pytest.raises(launcher.LauncherError, match="more than 2 members"):
+        launcher.extract(bundle, tmp_path)
+
+
+def test_not_an_archive_is_a_bundle_error(launcher, tmp_path):
+    bundle = tmp_path / "code"
+    bundle.write_text("just text\n")
+    with pytest.raises(launcher.LauncherError, match="not a readable tar archive") as error:
+        launcher.extract(bundle, tmp_path)
+    assert error.value.code == launcher.EX_BUNDLE
+
+
+@pytest.mark.parametrize(
+    ("entries", "expected"),
+    [
+        (["project/"], "project"),
+        (["project/", "__MACOSX/"], "project"),
+        (["project/", "README.md"], "."),
+        (["main.py"], "."),
+    ],
+)
+def test_single_top_level_directory_becomes_the_working_directory(launcher, tmp_path, entries, expected):
+    for entry in entries:
+        target = tmp_path / entry
+        if entry.endswith("/"):
+            target.mkdir()
+        else:
+            target.write_text("")
+    assert launcher.single_top_level(tmp_path) == (tmp_path / expected).resolve()

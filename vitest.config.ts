@@ -1,0 +1,19 @@
+import { defineConfig } from "vitest/config";
+
+// testcontainers' reaper (Ryuk) is pulled from a registry, which job-image
+// builds must not need; the suite removes its own containers instead.
+process.env.TESTCONTAINERS_RYUK_DISABLED ??= "true";
+
+export default defineConfig({
+  test: {
+    include: ["conformance/**/*.test.ts"],
+    globalSetup: ["conformance/support/global-setup.ts"],
+    setupFiles: ["conformance/support/setup.ts"],
+    // Containers take seconds, not milliseconds; the harness has its own hang detector.
+    testTimeout: 180_000,
+    hookTimeout: 60_000,
+    pool: "forks",
+    reporters: process.env.CI ? ["default", "junit"] : ["default"],
+    outputFile: { junit: "reports/conformance.junit.xml" },
+  },
+});
