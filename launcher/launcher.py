@@ -1,45 +1,84 @@
 #!/usr/bin/env python3
-"""Launcher of exec-python-3.11: unpack the code bundle at /code, then run the job.
+"""Launcher of exec-python-3.11: unpack the code bundle, install its requirements, run the job.
 
 Usage: /build/launcher.py -- COMMAND [ARGS...]
 
-The bundle at /code (a tar file, gzip-compressed or not, or a directory) becomes
-the working directory, and COMMAND runs there with ARGS exactly as given: no shell
-and no re-joining. The launcher then hands the process over to the command, so
-its exit code and signals are the job's own.
-
+The contract this implements, clause by clause, is launcher/CONTRACT.md.
 Standard library only: this runs before any of the job's requirements exist.
 """
 
 from __future__ import annotations
 
+import collections
+import datetime
 import os
+import re
 import shutil
 import stat
+import subprocess
 import sys
 import tarfile
+import threading
+import time
+import tomllib
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 NAME = "launcher"
+USAGE = "usage: /build/launcher.py -- COMMAND [ARGS...]"
+
+# Paths (each settable, for tests and for orchestrators with other layouts).
 CODE = Path(os.environ.get("LAUNCHER_CODE", "/code"))
+OUTPUTS = Path(os.environ.get("LAUNCHER_OUTPUTS", "/outputs"))
 WORKDIR = Path(os.environ.get("LAUNCHER_WORKDIR", "/tmp/job"))
+JOB_ENV = Path(os.environ.get("LAUNCHER_JOB_ENV", "/tmp/job-env"))
+BASE_ENV = Path(os.environ.get("VIRTUAL_ENV", sys.prefix))
+LOG_NAME = "requirements.log"
+
+# Limits on an extracted bundle.
 MAX_BYTES = int(os.environ.get("LAUNCHER_MAX_BYTES", str(1 << 30)))
 MAX_MEMBERS = int(os.environ.get("LAUNCHER_MAX_MEMBERS", "100000"))
-# Entries that archivers add beside the real content and that do not count when
-# deciding whether the bundle sits under one top-level directory.
-IGNORED_TOP_LEVEL = frozenset({"__MACOSX"})
 
-# Exit codes of the launcher's own failures (sysexits.h), distinct from the
-# job's, which pass through unchanged.
-EX_USAGE = 64
-EX_BUNDLE = 65
-EX_CANTCREATE = 73
+# User settings: which requirements to install ("none" turns installation off), and with what.
+REQUIREMENTS_SETTING = "LAUNCHER_REQUIREMENTS"
+INSTALLER_SETTING = "LAUNCHER_INSTALLER"
+INSTALLERS = ("uv", "pip")
+
+# Detection, first match wins (CONTRACT.md, clause L3).
+REQUIREMENTS_TXT = "requirements.txt"
+PROJECT_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
+UNSUPPORTED_FILES = {
+    "Pipfile": "Pipenv",
+    "Pipfile.lock": "Pipenv",
+    "environment.yml": "conda",
+    "environment.yaml": "conda",
+    "conda.yml": "conda",
+    "conda.yaml": "conda",
+    "pixi.toml": "pixi",
+}
+SUPPORTED = "requirements.txt, pyproject.toml, setup.py or setup.cfg, or one .py file with PEP 723 inline metadata"
+
+# Entries that archivers add beside the real content, ignored when deciding
+# whether the bundle sits under one top-level directory.
+IGNORED_TOP_LEVEL = frozenset({"__MACOSX", ".DS_Store"})
+
+# Exit codes of the launcher's own failures (sysexits.h), distinct from the job's,
+# which pass through unchanged.
+EX_USAGE = 64  # no command
+EX_BUNDLE = 65  # the bundle cannot be extracted, or is refused
+EX_INSTALL = 69  # installing the requirements failed
+EX_SOFTWARE = 70  # a bug in the launcher
+EX_CANTCREATE = 73  # no writable place for the job
+EX_CONFIG = 78  # the requirements are declared in a way that is not supported
 # Shell conventions for a command that cannot be run.
 EX_NOEXEC = 126
 EX_NOTFOUND = 127
 
-USAGE = f"usage: {sys.argv[0]} -- COMMAND [ARGS...]"
+INSTALL_TAIL_LINES = 15
+PEP723_BLOCK = re.compile(r"(?m)^# /// (?P<type>[a-zA-Z0-9-]+)$\s(?P<content>(^#(| .*)$\s)+)^# ///$")
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
 
 class LauncherError(Exception):
@@ -54,6 +93,13 @@ def say(message: str) -> None:
     print(f"{NAME}: {message}", file=sys.stderr, flush=True)
 
 
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- Invocation ---------------------------------------------------------------
+
+
 def parse_command(argv: list[str]) -> list[str]:
     """Return the user's argv: everything after the first `--`."""
     if "--" not in argv:
@@ -62,6 +108,48 @@ def parse_command(argv: list[str]) -> list[str]:
     if not command:
         raise LauncherError(EX_USAGE, f"no command after '--'; {USAGE}")
     return command
+
+
+# --- The log at /outputs/requirements.log ------------------------------------
+
+
+class Log:
+    """Appends every step to /outputs/requirements.log when /outputs exists; flushes each line."""
+
+    def __init__(self, file: IO[str] | None) -> None:
+        self.file = file
+        self.lock = threading.Lock()
+
+    @classmethod
+    def open(cls) -> Log:
+        if not OUTPUTS.is_dir():
+            return cls(None)
+        path = OUTPUTS / LOG_NAME
+        try:
+            return cls(path.open("a", encoding="utf-8", errors="backslashreplace", buffering=1))
+        except OSError as error:
+            say(f"cannot write {path} ({error.strerror}); going on without the log")
+            return cls(None)
+
+    def write(self, line: str) -> None:
+        if self.file is None:
+            return
+        with self.lock:
+            try:
+                self.file.write(line.rstrip("\n") + "\n")
+            except OSError as error:
+                self.file = None
+                say(f"cannot write {OUTPUTS / LOG_NAME} any more ({error.strerror}); going on without the log")
+
+    def step(self, text: str) -> None:
+        self.write(f"== {now()} {text}")
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+# --- The code bundle -----------------------------------------------------------
 
 
 def is_within(root: str, target: str) -> bool:
@@ -100,8 +188,30 @@ class BundleTar(tarfile.TarFile):
         pass
 
 
+def sniff(path: Path) -> str:
+    """What a bundle file is, by content: tar, gzip, bzip2, xz, zip or unknown."""
+    with path.open("rb") as file:
+        head = file.read(512)
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip"
+    if head.startswith(b"BZh"):
+        return "bzip2"
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return "xz"
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "zip"
+    if head[257:262] == b"ustar":
+        return "tar"
+    return "unknown"
+
+
 def extract(source: Path, root: Path) -> None:
     """Extract the tar file source into root, member by member, refusing unsafe ones."""
+    kind = sniff(source)
+    if kind == "zip":
+        raise LauncherError(EX_BUNDLE, f"{source} is a zip archive; bundles are tar files (tar czf bundle.tgz -C DIR .)")
+    if kind == "unknown":
+        raise LauncherError(EX_BUNDLE, f"{source} is not a tar archive; make the bundle with: tar czf bundle.tgz -C DIR .")
     real_root = os.path.realpath(root)
     count = total = 0
     try:
@@ -110,10 +220,7 @@ def extract(source: Path, root: Path) -> None:
                 count += 1
                 total += member.size
                 if count > MAX_MEMBERS:
-                    raise LauncherError(
-                        EX_BUNDLE,
-                        f"{source}: more than {MAX_MEMBERS} members (limit: LAUNCHER_MAX_MEMBERS)",
-                    )
+                    raise LauncherError(EX_BUNDLE, f"{source}: more than {MAX_MEMBERS} members (limit: LAUNCHER_MAX_MEMBERS)")
                 if total > MAX_BYTES:
                     raise LauncherError(
                         EX_BUNDLE,
@@ -125,21 +232,23 @@ def extract(source: Path, root: Path) -> None:
                 member.mode = (member.mode & ~(stat.S_ISUID | stat.S_ISGID)) | (0o700 if member.isdir() else 0o600)
                 archive.extract(member, real_root, set_attrs=not member.issym())
     except (tarfile.TarError, EOFError, zlib.error) as error:
-        raise LauncherError(EX_BUNDLE, f"{source}: not a readable tar archive ({error})") from error
+        raise LauncherError(EX_BUNDLE, f"{source}: {kind} archive is truncated or corrupt ({error})") from error
     except OSError as error:
         raise LauncherError(EX_BUNDLE, f"{source}: extraction failed ({error})") from error
+    if count == 0:
+        raise LauncherError(EX_BUNDLE, f"{source} is an empty archive; the bundle holds no files")
 
 
-def make_workdir() -> Path:
+def make_dir(path: Path) -> Path:
     try:
-        if WORKDIR.exists():
-            shutil.rmtree(WORKDIR)
-        WORKDIR.mkdir(parents=True)
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
     except OSError as error:
         raise LauncherError(
-            EX_CANTCREATE, f"cannot create the working directory {WORKDIR} ({error.strerror}); mount a writable /tmp"
+            EX_CANTCREATE, f"cannot create {path} ({error.strerror}); give the job a writable /tmp"
         ) from error
-    return WORKDIR
+    return path
 
 
 def single_top_level(root: Path) -> Path:
@@ -150,22 +259,246 @@ def single_top_level(root: Path) -> Path:
     return root
 
 
+def copy_directory(source: Path, root: Path) -> None:
+    try:
+        shutil.copytree(source, root, symlinks=True, dirs_exist_ok=True)
+    except (OSError, shutil.Error) as error:
+        raise LauncherError(EX_BUNDLE, f"cannot copy the bundle directory {source} ({error})") from error
+
+
 def prepare_bundle() -> Path:
-    """Put the bundle in place and return the job's working directory."""
-    if CODE.is_dir():
-        return single_top_level(CODE)
-    root = make_workdir()
+    """Put the bundle in a writable working directory and return where the job runs."""
+    root = make_dir(WORKDIR)
     if not CODE.exists():
         say(f"no code bundle at {CODE}; running in the empty directory {root}")
         return root
-    extract(CODE, root)
+    if CODE.is_dir():
+        entries = list(CODE.iterdir())
+        if len(entries) == 1 and entries[0].is_file() and sniff(entries[0]) not in ("unknown", "zip"):
+            extract(entries[0], root)
+        else:
+            copy_directory(CODE, root)
+    else:
+        extract(CODE, root)
     return single_top_level(root)
 
 
-def run(command: list[str], workdir: Path) -> None:
+# --- Detecting the requirements method ------------------------------------------
+
+
+@dataclass
+class Plan:
+    """How to install a bundle's requirements: the method, why, and the installer arguments."""
+
+    method: str
+    reason: str
+    args: list[str]
+
+
+def inline_metadata(script: Path) -> dict[str, object] | None:
+    """The PEP 723 `script` table of a .py file, or None when it has none."""
+    try:
+        text = script.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    blocks = [match for match in PEP723_BLOCK.finditer(text) if match.group("type") == "script"]
+    if not blocks:
+        return None
+    if len(blocks) > 1:
+        raise LauncherError(EX_CONFIG, f"{script.name}: more than one '# /// script' block; keep one")
+    content = "".join(
+        line[2:] if line.startswith("# ") else line[1:] for line in blocks[0].group("content").splitlines(keepends=True)
+    )
+    try:
+        return tomllib.loads(content)
+    except tomllib.TOMLDecodeError as error:
+        raise LauncherError(EX_CONFIG, f"{script.name}: the '# /// script' block is not valid TOML ({error})") from error
+
+
+def script_plan(script: Path, reason: str) -> Plan:
+    metadata = inline_metadata(script)
+    if metadata is None:
+        raise LauncherError(EX_CONFIG, f"{script.name} has no '# /// script' block (PEP 723)")
+    dependencies = metadata.get("dependencies", [])
+    if not isinstance(dependencies, list) or not all(isinstance(d, str) for d in dependencies):
+        raise LauncherError(EX_CONFIG, f"{script.name}: 'dependencies' in the '# /// script' block must be a list of strings")
+    return Plan(f"inline script metadata of {script.name}", reason, list(dependencies))
+
+
+def requested_plan(workdir: Path, setting: str) -> Plan | None:
+    """The plan named by LAUNCHER_REQUIREMENTS, or None when it turns installation off."""
+    if setting.lower() == "none":
+        return None
+    path = workdir / setting
+    if not path.is_file():
+        raise LauncherError(EX_CONFIG, f"{REQUIREMENTS_SETTING}={setting}: no such file in the bundle")
+    reason = f"named by {REQUIREMENTS_SETTING}"
+    if path.suffix == ".py":
+        return script_plan(path, reason)
+    if path.name in PROJECT_FILES:
+        return Plan(f"project at {path.parent.relative_to(workdir)}", reason, [str(path.parent)])
+    return Plan(setting, reason, ["-r", setting])
+
+
+def detect(workdir: Path) -> Plan | None:
+    """Decide how to install the bundle's requirements; None means nothing to install."""
+    setting = os.environ.get(REQUIREMENTS_SETTING, "").strip()
+    if setting:
+        return requested_plan(workdir, setting)
+    present = {entry.name for entry in workdir.iterdir()}
+    ignored = sorted(present & ({*PROJECT_FILES, *UNSUPPORTED_FILES}))
+    if REQUIREMENTS_TXT in present:
+        note = f"; not used: {', '.join(ignored)} (requirements.txt wins)" if ignored else ""
+        return Plan(REQUIREMENTS_TXT, f"found {REQUIREMENTS_TXT}{note}", ["-r", REQUIREMENTS_TXT])
+    for name in PROJECT_FILES:
+        if name in present:
+            others = [other for other in ignored if other != name]
+            note = f"; not used: {', '.join(others)}" if others else ""
+            return Plan(f"project ({name})", f"found {name}{note}", ["."])
+    scripts = sorted(p for p in workdir.glob("*.py") if p.is_file() and inline_metadata(p) is not None)
+    if len(scripts) > 1:
+        names = ", ".join(p.name for p in scripts)
+        raise LauncherError(
+            EX_CONFIG, f"several scripts carry inline metadata ({names}); name one with {REQUIREMENTS_SETTING}=FILE"
+        )
+    if scripts:
+        return script_plan(scripts[0], f"found inline script metadata in {scripts[0].name}")
+    unsupported = sorted(present & UNSUPPORTED_FILES.keys())
+    if unsupported:
+        found = ", ".join(f"{name} ({UNSUPPORTED_FILES[name]})" for name in unsupported)
+        raise LauncherError(EX_CONFIG, f"found {found}, which is not supported; declare requirements with {SUPPORTED}")
+    return None
+
+
+# --- Installing ------------------------------------------------------------------
+
+
+def is_true(value: str | None) -> bool:
+    return (value or "").strip().lower() in TRUE_WORDS
+
+
+def site_packages(env: Path) -> Path:
+    return env / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+
+
+def target_env(log: Log) -> Path:
+    """The environment to install into: the image's own, or a job-local one layered over it."""
+    if os.access(site_packages(BASE_ENV), os.W_OK):
+        return BASE_ENV
+    if not (JOB_ENV / "pyvenv.cfg").exists():
+        make_dir(JOB_ENV)
+        command = [str(BASE_ENV / "bin" / "python"), "-m", "venv", "--without-pip", str(JOB_ENV)]
+        log.step(f"{BASE_ENV} is not writable; making the job environment {JOB_ENV}: {' '.join(command)}")
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise LauncherError(EX_CANTCREATE, f"cannot create the job environment {JOB_ENV}: {result.stderr.strip()}")
+        # The image's libraries stay importable, after the job's own.
+        (site_packages(JOB_ENV) / "_exec_base.pth").write_text(f"{site_packages(BASE_ENV)}\n")
+    say(f"{BASE_ENV} is not writable; installing into {JOB_ENV}, layered over it")
+    return JOB_ENV
+
+
+def installer_env() -> dict[str, str]:
+    """The environment for the installer: the standard PIP_* settings, also in uv's spelling."""
+    env = dict(os.environ)
+    mapping = {
+        "PIP_INDEX_URL": "UV_INDEX_URL",
+        "PIP_EXTRA_INDEX_URL": "UV_EXTRA_INDEX_URL",
+        "PIP_TRUSTED_HOST": "UV_INSECURE_HOST",
+    }
+    for pip_name, uv_name in mapping.items():
+        if env.get(pip_name) and not env.get(uv_name):
+            env[uv_name] = env[pip_name]
+    if env.get("PIP_FIND_LINKS") and not env.get("UV_FIND_LINKS"):
+        env["UV_FIND_LINKS"] = ",".join(env["PIP_FIND_LINKS"].split())
+    if env.get("PIP_CERT") and not env.get("SSL_CERT_FILE"):
+        env["SSL_CERT_FILE"] = env["PIP_CERT"]
+    if not env.get("UV_CACHE_DIR"):
+        env["UV_CACHE_DIR"] = str(Path(env["PIP_CACHE_DIR"]) / "uv") if env.get("PIP_CACHE_DIR") else "/tmp/uv-cache"
+    env.setdefault("UV_LINK_MODE", "copy")
+    env.setdefault("UV_PYTHON_DOWNLOADS", "never")
+    env.setdefault("UV_NO_PROGRESS", "1")
+    return env
+
+
+def install_command(installer: str, env: Path, plan: Plan) -> list[str]:
+    python = str(env / "bin" / "python")
+    no_index = ["--no-index"] if is_true(os.environ.get("PIP_NO_INDEX")) else []
+    if installer == "uv":
+        return [str(BASE_ENV / "bin" / "uv"), "pip", "install", "--python", python, *no_index, *plan.args]
+    return [python, "-m", "pip", "install", "--no-input", *plan.args]
+
+
+def count_installed(installer: str, lines: list[str]) -> int:
+    """How many packages the installer reports it installed."""
+    for line in reversed(lines):
+        if installer == "uv" and (match := re.match(r"Installed (\d+) packages?", line.strip())):
+            return int(match.group(1))
+        if installer == "pip" and line.startswith("Successfully installed "):
+            return len(line.split()) - 2
+    return 0
+
+
+def pump(stream: IO[str], label: str, log: Log, lines: list[str]) -> None:
+    for line in stream:
+        log.write(f"{label}| {line}")
+        lines.append(line.rstrip("\n"))
+
+
+def install(plan: Plan, log: Log) -> Path:
+    """Install the plan's requirements; returns the environment the job runs in."""
+    installer = os.environ.get(INSTALLER_SETTING, "uv").strip() or "uv"
+    if installer not in INSTALLERS:
+        raise LauncherError(EX_CONFIG, f"{INSTALLER_SETTING}={installer}: choose one of {', '.join(INSTALLERS)}")
+    env = target_env(log)
+    command = install_command(installer, env, plan)
+    log.step(f"run: {' '.join(command)}")
+    started = time.monotonic()
+    out: list[str] = []
+    err: list[str] = []
+    try:
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=installer_env(), text=True, errors="replace"
+        )
+    except OSError as error:
+        raise LauncherError(EX_INSTALL, f"cannot start {command[0]} ({error.strerror})") from error
+    assert process.stdout is not None and process.stderr is not None
+    readers = [
+        threading.Thread(target=pump, args=(process.stdout, "stdout", log, out)),
+        threading.Thread(target=pump, args=(process.stderr, "stderr", log, err)),
+    ]
+    for reader in readers:
+        reader.start()
+    code = process.wait()
+    for reader in readers:
+        reader.join()
+    elapsed = time.monotonic() - started
+    log.step(f"exit {code} after {elapsed:.2f} s")
+    if code != 0:
+        for line in (err or out)[-INSTALL_TAIL_LINES:]:
+            print(line, file=sys.stderr)
+        where = f"; full output in {OUTPUTS / LOG_NAME}" if log.file else ""
+        raise LauncherError(EX_INSTALL, f"installing {plan.method} failed ({installer} exited {code}){where}")
+    say(f"installed {plan.method} with {installer}: {count_installed(installer, out + err)} packages in {elapsed:.1f} s")
+    return env
+
+
+# --- Running ------------------------------------------------------------------------
+
+
+def job_environment(env: Path) -> dict[str, str]:
+    environment = dict(os.environ)
+    if env != BASE_ENV:
+        environment["VIRTUAL_ENV"] = str(env)
+        environment["PATH"] = f"{env / 'bin'}{os.pathsep}{environment.get('PATH', '')}"
+    return environment
+
+
+def run(command: list[str], workdir: Path, environment: dict[str, str]) -> None:
+    """Hand this process over to the user's command (it keeps the PID, signals and exit code)."""
     os.chdir(workdir)
     try:
-        os.execvp(command[0], command)
+        os.execvpe(command[0], command, environment)
     except FileNotFoundError as error:
         raise LauncherError(EX_NOTFOUND, f"command not found: {command[0]!r}") from error
     except PermissionError as error:
@@ -175,12 +508,33 @@ def run(command: list[str], workdir: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
+    log = Log(None)
     try:
         command = parse_command(argv)
-        run(command, prepare_bundle())
+        log = Log.open()
+        workdir = prepare_bundle()
+        plan = detect(workdir)
+        env = BASE_ENV
+        if plan is None:
+            why = f"{REQUIREMENTS_SETTING}=none" if os.environ.get(REQUIREMENTS_SETTING) else "no requirements file found"
+            log.step(f"detect: nothing to install ({why})")
+            say(f"nothing to install ({why})")
+        else:
+            log.step(f"detect: {plan.method} ({plan.reason})")
+            os.chdir(workdir)
+            env = install(plan, log)
+        log.close()
+        run(command, workdir, job_environment(env))
     except LauncherError as error:
+        log.step(f"failed: {error}")
+        log.close()
         say(str(error))
         return error.code
+    except Exception as error:  # a launcher bug: say so in one line, keep the details for a bug report
+        say(f"internal error: {type(error).__name__}: {error}; set LAUNCHER_DEBUG=1 for the traceback")
+        if os.environ.get("LAUNCHER_DEBUG"):
+            raise
+        return EX_SOFTWARE
     return 0  # not reached: run() replaces this process
 
 

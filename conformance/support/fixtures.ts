@@ -2,7 +2,10 @@
 import { mkdir, writeFile, readFile } from "node:fs/promises";
 import path from "node:path";
 import { create as createTar } from "tar";
+import { execa } from "execa";
 import tmp from "tmp";
+
+export const fixturesDir = path.resolve(import.meta.dirname, "../fixtures");
 
 tmp.setGracefulCleanup();
 
@@ -29,5 +32,12 @@ export async function tgz(files: Record<string, string | Buffer>): Promise<Buffe
   const root = await tree(files);
   const out = path.join(await tempDir(), "bundle.tgz");
   await createTar({ cwd: root, gzip: true, portable: true, file: out }, ["."]);
+  return readFile(out);
+}
+
+/** A gzip-compressed tar of one scenario of fixtures/make_tar.py (hostile ones included). */
+export async function scenarioTar(scenario: string): Promise<Buffer> {
+  const out = path.join(await tempDir(), `${scenario}.tgz`);
+  await execa("python3", [path.join(fixturesDir, "make_tar.py"), scenario, out]);
   return readFile(out);
 }

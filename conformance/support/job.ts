@@ -7,7 +7,8 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { create as createTar, Parser } from "tar";
-import { GenericContainer, type StartedTestContainer } from "testcontainers";
+import type Dockerode from "dockerode";
+import { GenericContainer, type StartedTestContainer, Wait } from "testcontainers";
 import { inject } from "vitest";
 import { demux, dockerode, RUN_LABEL } from "./docker.js";
 import { tempDir } from "./fixtures.js";
@@ -20,14 +21,28 @@ export interface Job {
   code?: Buffer | { path: string };
   /** Files placed under /inputs, by relative path. */
   inputs?: Record<string, string | Buffer>;
-  /** Create an empty, world-writable /outputs before the job starts. */
-  outputs?: boolean;
+  /** Create a world-writable /outputs before the job starts, empty or holding these files. */
+  outputs?: boolean | Record<string, string>;
   env?: Record<string, string>;
   user?: string;
   /** Hang detector: the job is killed and the test fails after this long. */
   timeoutMs?: number;
+  /** Mount the root filesystem read-only (give the job a tmpfs /tmp with `configure`). */
+  readOnlyRoot?: boolean;
   /** Further container settings (mounts, limits, network). */
-  configure?: (container: GenericContainer) => GenericContainer;
+  configure?: (container: JobContainer) => JobContainer;
+  /** Start counts once this appears in the job's output (default: at once). */
+  waitFor?: RegExp;
+  /** Called once the job has started, with the engine's handle on it (to stop or signal it). */
+  whileRunning?: (container: Dockerode.Container) => Promise<void>;
+}
+
+/** GenericContainer with the few engine settings it does not expose. */
+export class JobContainer extends GenericContainer {
+  withReadOnlyRoot(): this {
+    this.hostConfig.ReadonlyRootfs = true;
+    return this;
+  }
 }
 
 export interface JobResult {
@@ -38,6 +53,8 @@ export interface JobResult {
   stderrBytes: Buffer;
   /** Files under /outputs by relative path; empty when there was no /outputs. */
   outputs: Record<string, Buffer>;
+  /** Paths the job added, changed or deleted in the container's filesystem (`docker diff`). */
+  changes: string[];
 }
 
 const DEFAULT_TIMEOUT_MS = 120_000;
@@ -64,6 +81,9 @@ async function stage(job: Job): Promise<string[]> {
   if (job.outputs) {
     await mkdir(path.join(root, "outputs"));
     await chmod(path.join(root, "outputs"), 0o777);
+    for (const [name, content] of Object.entries(job.outputs === true ? {} : job.outputs)) {
+      await writeFile(path.join(root, "outputs", name), content, { mode: 0o666 });
+    }
     entries.push("outputs");
   }
   return entries.length ? [root, ...entries] : [];
@@ -86,7 +106,7 @@ async function readTar(stream: NodeJS.ReadableStream, prefix: string): Promise<R
 
 export async function runJob(job: Job): Promise<JobResult> {
   const timeoutMs = job.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  let container = new GenericContainer(job.image)
+  let container = new JobContainer(job.image)
     .withLabels({ [RUN_LABEL]: inject("runLabel") })
     .withEnvironment(job.env ?? {});
   if (job.command) container = container.withCommand(job.command);
@@ -96,6 +116,8 @@ export async function runJob(job: Job): Promise<JobResult> {
     const tar = createTar({ cwd: stageRoot, portable: true }, entries);
     container = container.withCopyArchivesToContainer([{ tar: Readable.from(tar), target: "/" }]);
   }
+  if (job.readOnlyRoot) container = container.withReadOnlyRoot();
+  if (job.waitFor) container = container.withWaitStrategy(Wait.forLogMessage(job.waitFor));
   if (job.configure) container = job.configure(container);
 
   const docker = await dockerode();
@@ -103,6 +125,7 @@ export async function runJob(job: Job): Promise<JobResult> {
   try {
     started = await container.start();
     const handle = docker.getContainer(started.getId());
+    if (job.whileRunning) await job.whileRunning(handle);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<"timeout">((resolve) => {
       timer = setTimeout(() => resolve("timeout"), timeoutMs);
@@ -113,6 +136,7 @@ export async function runJob(job: Job): Promise<JobResult> {
       throw new Error(`job did not end within ${timeoutMs} ms; its stderr so far:\n${logs.stderr.toString()}`);
     }
     const outputs = job.outputs ? await readTar(await started.copyArchiveFromContainer("/outputs"), "outputs/") : {};
+    const changes = ((await handle.changes()) ?? []).map((change: { Path: string }) => change.Path);
     return {
       exitCode: (outcome as { StatusCode: number }).StatusCode,
       stdout: logs.stdout.toString(),
@@ -120,6 +144,7 @@ export async function runJob(job: Job): Promise<JobResult> {
       stdoutBytes: logs.stdout,
       stderrBytes: logs.stderr,
       outputs,
+      changes,
     };
   } finally {
     if (started) await docker.getContainer(started.getId()).remove({ force: true, v: true });

@@ -126,7 +126,7 @@ def test_caps_member_count(launcher, tmp_path, monkeypatch):
 def test_not_an_archive_is_a_bundle_error(launcher, tmp_path):
     bundle = tmp_path / "code"
     bundle.write_text("just text\n")
-    with pytest.raises(launcher.LauncherError, match="not a readable tar archive") as error:
+    with pytest.raises(launcher.LauncherError, match="is not a tar archive") as error:
         launcher.extract(bundle, tmp_path)
     assert error.value.code == launcher.EX_BUNDLE
 
@@ -148,3 +148,121 @@ def test_single_top_level_directory_becomes_the_working_directory(launcher, tmp_
         else:
             target.write_text("")
     assert launcher.single_top_level(tmp_path) == (tmp_path / expected).resolve()
+
+
+def test_zip_bundles_are_refused_by_content(launcher, tmp_path):
+    bundle = tmp_path / "code.tgz"
+    bundle.write_bytes(b"PK\x03\x04" + b"\0" * 100)
+    with pytest.raises(launcher.LauncherError, match="is a zip archive"):
+        launcher.extract(bundle, tmp_path)
+
+
+def test_empty_archive_is_refused(launcher, tmp_path):
+    bundle = make_tar(tmp_path / "code", [])
+    with pytest.raises(launcher.LauncherError, match="empty archive"):
+        launcher.extract(bundle, tmp_path / "code")
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for name, content in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(content)
+    return root
+
+
+SCRIPT = '# /// script\n# dependencies = ["rich>=13", "tqdm"]\n# ///\nprint(1)\n'
+
+
+@pytest.mark.parametrize(
+    ("files", "method", "args"),
+    [
+        ({"requirements.txt": "", "pyproject.toml": "", "setup.py": ""}, "requirements.txt", ["-r", "requirements.txt"]),
+        ({"pyproject.toml": "", "setup.py": ""}, "project (pyproject.toml)", ["."]),
+        ({"setup.py": ""}, "project (setup.py)", ["."]),
+        ({"setup.cfg": ""}, "project (setup.cfg)", ["."]),
+        ({"main.py": SCRIPT, "helper.py": "x = 1\n"}, "inline script metadata of main.py", ["rich>=13", "tqdm"]),
+        ({"requirements.txt": "", "Pipfile": ""}, "requirements.txt", ["-r", "requirements.txt"]),
+    ],
+)
+def test_detection_order(launcher, tmp_path, monkeypatch, files, method, args):
+    monkeypatch.delenv("LAUNCHER_REQUIREMENTS", raising=False)
+    plan = launcher.detect(write(tmp_path, files))
+    assert (plan.method, plan.args) == (method, args)
+
+
+def test_requirements_txt_wins_and_says_what_it_shadows(launcher, tmp_path, monkeypatch):
+    monkeypatch.delenv("LAUNCHER_REQUIREMENTS", raising=False)
+    plan = launcher.detect(write(tmp_path, {"requirements.txt": "", "pyproject.toml": ""}))
+    assert "not used: pyproject.toml" in plan.reason
+
+
+def test_nothing_to_install(launcher, tmp_path, monkeypatch):
+    monkeypatch.delenv("LAUNCHER_REQUIREMENTS", raising=False)
+    assert launcher.detect(write(tmp_path, {"main.py": "print(1)\n"})) is None
+
+
+@pytest.mark.parametrize("name", ["Pipfile", "environment.yml"])
+def test_unsupported_managers_are_named(launcher, tmp_path, monkeypatch, name):
+    monkeypatch.delenv("LAUNCHER_REQUIREMENTS", raising=False)
+    with pytest.raises(launcher.LauncherError, match=f"found {name}") as error:
+        launcher.detect(write(tmp_path, {name: "", "main.py": ""}))
+    assert error.value.code == launcher.EX_CONFIG
+
+
+def test_several_scripts_with_metadata_are_ambiguous(launcher, tmp_path, monkeypatch):
+    monkeypatch.delenv("LAUNCHER_REQUIREMENTS", raising=False)
+    with pytest.raises(launcher.LauncherError, match="a.py, b.py"):
+        launcher.detect(write(tmp_path, {"a.py": SCRIPT, "b.py": SCRIPT}))
+
+
+def test_invalid_inline_metadata_is_a_config_error(launcher, tmp_path, monkeypatch):
+    monkeypatch.delenv("LAUNCHER_REQUIREMENTS", raising=False)
+    bad = "# /// script\n# dependencies = [\n# ///\n"
+    with pytest.raises(launcher.LauncherError, match="not valid TOML") as error:
+        launcher.detect(write(tmp_path, {"main.py": bad}))
+    assert error.value.code == launcher.EX_CONFIG
+
+
+@pytest.mark.parametrize(
+    ("setting", "method", "args"),
+    [
+        ("deps/prod.txt", "deps/prod.txt", ["-r", "deps/prod.txt"]),
+        ("main.py", "inline script metadata of main.py", ["rich>=13", "tqdm"]),
+    ],
+)
+def test_the_user_can_name_the_requirements(launcher, tmp_path, monkeypatch, setting, method, args):
+    monkeypatch.setenv("LAUNCHER_REQUIREMENTS", setting)
+    plan = launcher.detect(write(tmp_path, {"requirements.txt": "", "deps/prod.txt": "", "main.py": SCRIPT}))
+    assert (plan.method, plan.args) == (method, args)
+
+
+def test_the_user_can_turn_installation_off(launcher, tmp_path, monkeypatch):
+    monkeypatch.setenv("LAUNCHER_REQUIREMENTS", "none")
+    assert launcher.detect(write(tmp_path, {"requirements.txt": "x\n"})) is None
+
+
+def test_a_named_file_that_is_missing_is_a_config_error(launcher, tmp_path, monkeypatch):
+    monkeypatch.setenv("LAUNCHER_REQUIREMENTS", "nope.txt")
+    with pytest.raises(launcher.LauncherError, match="no such file"):
+        launcher.detect(tmp_path)
+
+
+def test_pip_settings_are_given_to_uv_too(launcher, monkeypatch):
+    for name, value in {
+        "PIP_INDEX_URL": "http://127.0.0.1:1/simple",
+        "PIP_EXTRA_INDEX_URL": "http://a/simple http://b/simple",
+        "PIP_FIND_LINKS": "/wheels /more",
+        "PIP_TRUSTED_HOST": "a b",
+        "PIP_CERT": "/ca.pem",
+        "PIP_CACHE_DIR": "/cache",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS", "UV_INSECURE_HOST", "SSL_CERT_FILE", "UV_CACHE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    env = launcher.installer_env()
+    assert env["UV_INDEX_URL"] == "http://127.0.0.1:1/simple"
+    assert env["UV_EXTRA_INDEX_URL"] == "http://a/simple http://b/simple"
+    assert env["UV_FIND_LINKS"] == "/wheels,/more"
+    assert env["UV_INSECURE_HOST"] == "a b"
+    assert env["SSL_CERT_FILE"] == "/ca.pem"
+    assert env["UV_CACHE_DIR"] == "/cache/uv"

@@ -1,0 +1,78 @@
+import { describe, expect, it } from "vitest";
+import { tgz } from "../support/fixtures.js";
+import { launch, launcherLines, runPython } from "../support/python.js";
+
+const printArgv = ["python", "-c", "import json, sys; print(json.dumps(sys.argv[1:]))"];
+
+describe("python: invocation", () => {
+  it("L0.1 arguments after -- arrive byte for byte, without a shell", async () => {
+    const args = ["a b", "'single'", '"double"', "$HOME", "--", "line1\nline2", "*", "", "ünï"];
+    const job = await runPython({ command: launch(...printArgv, ...args) });
+    expect(job.exitCode).toBe(0);
+    expect(JSON.parse(job.stdout)).toEqual(args);
+  });
+
+  it.each([
+    ["no --", ["/build/launcher.py"]],
+    ["nothing after --", ["/build/launcher.py", "--"]],
+    ["the image's default command", undefined],
+  ])("L0.2 %s is a usage error (64)", async (_, command) => {
+    const job = await runPython({ command });
+    expect(job.exitCode).toBe(64);
+    expect(launcherLines(job.stderr)).toEqual([expect.stringMatching(/^launcher: no command.*usage: /)]);
+    expect(job.stdout).toBe("");
+  });
+});
+
+describe("python: the launcher's own failures", () => {
+  const notExecutable = () => tgz({ "run.sh": "#!/bin/sh\necho ran\n" });
+  it.each([
+    { name: "usage", code: 64, message: /no command/, job: async () => ({ command: ["/build/launcher.py"] }) },
+    {
+      name: "bad bundle",
+      code: 65,
+      message: /\/code is not a tar archive/,
+      job: async () => ({ code: Buffer.from("not an archive\n"), command: launch("true") }),
+    },
+    {
+      name: "install failed",
+      code: 69,
+      message: /installing requirements.txt failed/,
+      job: async () => ({
+        code: await tgz({ "requirements.txt": "greeting==1.0.0\n" }),
+        env: { PIP_NO_INDEX: "1" },
+        command: launch("true"),
+      }),
+    },
+    {
+      name: "no writable place",
+      code: 73,
+      message: /cannot create \/tmp\/job/,
+      job: async () => ({ readOnlyRoot: true, command: launch("true") }),
+    },
+    {
+      name: "unsupported requirements",
+      code: 78,
+      message: /found Pipfile \(Pipenv\), which is not supported/,
+      job: async () => ({ code: await tgz({ Pipfile: "[packages]\n" }), command: launch("true") }),
+    },
+    {
+      name: "command not executable",
+      code: 126,
+      message: /command not executable: '\.\/run\.sh'/,
+      job: async () => ({ code: await notExecutable(), command: launch("./run.sh") }),
+    },
+    {
+      name: "command not found",
+      code: 127,
+      message: /command not found: 'no-such-command'/,
+      job: async () => ({ command: launch("no-such-command") }),
+    },
+  ])("L7.1 $name: exit $code and one launcher: line, no traceback", async ({ code, message, job }) => {
+    const result = await runPython(await job());
+    expect(result.exitCode).toBe(code);
+    const ownLines = launcherLines(result.stderr).filter((line) => !/nothing to install|no code bundle/.test(line));
+    expect(ownLines).toEqual([expect.stringMatching(message)]);
+    expect(result.stderr).not.toMatch(/Traceback/);
+  });
+});

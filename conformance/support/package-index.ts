@@ -1,0 +1,74 @@
+// A PEP 503 "simple" package index on loopback, serving the fixture
+// distributions, so that no test reaches a public index. Jobs reach it with
+// host networking at http://127.0.0.1:PORT/simple/.
+import { createHash } from "node:crypto";
+import { readdir, readFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { execa } from "execa";
+import { fixturesDir, tempDir } from "./fixtures.js";
+
+
+export interface PackageIndex {
+  /** The index URL, for PIP_INDEX_URL. */
+  url: string;
+  /** Paths requested so far, for asserting what an installer fetched. */
+  requests: string[];
+  close(): Promise<void>;
+}
+
+const normalize = (name: string) => name.toLowerCase().replace(/[-_.]+/g, "-");
+
+/** The project a distribution file belongs to, from its name. */
+function projectOf(file: string): string {
+  const stem = file.endsWith(".whl") ? file.split("-")[0]! : file.replace(/-[^-]+\.tar\.gz$/, "");
+  return normalize(stem);
+}
+
+/** Make the fixture distributions, then serve them beside the committed build back ends. */
+export async function startPackageIndex(): Promise<PackageIndex> {
+  const made = await tempDir();
+  await execa("python3", [path.join(fixturesDir, "make_dists.py"), made]);
+  const files = new Map<string, Buffer>();
+  for (const dir of [made, path.join(fixturesDir, "backends")]) {
+    for (const name of await readdir(dir)) {
+      if (name.endsWith(".whl") || name.endsWith(".tar.gz")) files.set(name, await readFile(path.join(dir, name)));
+    }
+  }
+  const projects = new Map<string, string[]>();
+  for (const name of files.keys()) projects.set(projectOf(name), [...(projects.get(projectOf(name)) ?? []), name]);
+
+  const requests: string[] = [];
+  const server: Server = createServer((request, response) => {
+    const url = request.url ?? "/";
+    requests.push(url);
+    const page = (body: string) => {
+      response.writeHead(200, { "content-type": "text/html" });
+      response.end(`<!DOCTYPE html><html><body>\n${body}</body></html>\n`);
+    };
+    const project = url.match(/^\/simple\/([^/]+)\/?$/)?.[1];
+    const file = url.match(/^\/files\/([^/?#]+)$/)?.[1];
+    if (url === "/simple/" || url === "/simple") {
+      page([...projects.keys()].map((p) => `<a href="/simple/${p}/">${p}</a><br>\n`).join(""));
+    } else if (project && projects.has(normalize(project))) {
+      const links = projects.get(normalize(project))!.map((name) => {
+        const digest = createHash("sha256").update(files.get(name)!).digest("hex");
+        return `<a href="/files/${name}#sha256=${digest}">${name}</a><br>\n`;
+      });
+      page(links.join(""));
+    } else if (file && files.has(file)) {
+      response.writeHead(200, { "content-type": "application/octet-stream" });
+      response.end(files.get(file));
+    } else {
+      response.writeHead(404).end("not found\n");
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/simple/`,
+    requests,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}

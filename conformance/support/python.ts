@@ -1,0 +1,23 @@
+// Shorthands for python jobs: the orchestrator's invocation, and a job that
+// reaches the suite's package index.
+import { pythonImage } from "./images.js";
+import { type Job, type JobResult, runJob } from "./job.js";
+import type { PackageIndex } from "./package-index.js";
+
+/** The container command the orchestrator sends for a python job. */
+export const launch = (...command: string[]): string[] => ["/build/launcher.py", "--", ...command];
+
+export const runPython = (job: Omit<Job, "image">): Promise<JobResult> => runJob({ image: pythonImage(), ...job });
+
+/** Settings that point a job at the suite's package index (over host networking). */
+export function usingIndex(index: PackageIndex, job: Omit<Job, "image">): Omit<Job, "image"> {
+  const configure = job.configure;
+  return {
+    ...job,
+    env: { PIP_INDEX_URL: index.url, ...job.env },
+    configure: (container) => (configure ? configure(container) : container).withNetworkMode("host"),
+  };
+}
+
+/** The lines the launcher itself wrote to stderr. */
+export const launcherLines = (stderr: string): string[] => stderr.split("\n").filter((l) => l.startsWith("launcher: "));
