@@ -293,6 +293,8 @@ class Plan:
     method: str
     reason: str
     args: list[str]
+    # A setup.cfg-only project needs a setup.py for PEP 517 front ends to build it.
+    needs_setup_py: bool = False
 
 
 def inline_metadata(script: Path) -> dict[str, object] | None:
@@ -354,7 +356,7 @@ def detect(workdir: Path) -> Plan | None:
         if name in present:
             others = [other for other in ignored if other != name]
             note = f"; not used: {', '.join(others)}" if others else ""
-            return Plan(f"project ({name})", f"found {name}{note}", ["."])
+            return Plan(f"project ({name})", f"found {name}{note}", ["."], needs_setup_py=name == "setup.cfg")
     scripts = sorted(p for p in workdir.glob("*.py") if p.is_file() and inline_metadata(p) is not None)
     if len(scripts) > 1:
         names = ", ".join(p.name for p in scripts)
@@ -451,6 +453,9 @@ def install(plan: Plan, log: Log) -> Path:
     if installer not in INSTALLERS:
         raise LauncherError(EX_CONFIG, f"{INSTALLER_SETTING}={installer}: choose one of {', '.join(INSTALLERS)}")
     env = target_env(log)
+    if plan.needs_setup_py:
+        log.step("setup.cfg without setup.py or pyproject.toml: adding setup.py with `setup()` so that it builds")
+        Path("setup.py").write_text("from setuptools import setup\n\nsetup()\n")
     command = install_command(installer, env, plan)
     log.step(f"run: {' '.join(command)}")
     started = time.monotonic()

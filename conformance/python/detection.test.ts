@@ -1,0 +1,143 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tgz } from "../support/fixtures.js";
+import { type PackageIndex, startPackageIndex } from "../support/package-index.js";
+import { launch, launcherLines, runPython, usingIndex } from "../support/python.js";
+
+let index: PackageIndex;
+beforeAll(async () => {
+  index = await startPackageIndex();
+});
+afterAll(() => index?.close());
+
+const sayHello = launch("python", "-c", "import greeting; print(greeting.hello())");
+const requestLog = (outputs: Record<string, Buffer>) => outputs["requirements.log"]?.toString() ?? "";
+
+/** A project named jobtool with a console script, built by the given PEP 517 back end. */
+const backends: Record<string, { requires: string; backend: string; extra?: string }> = {
+  setuptools: { requires: "setuptools", backend: "setuptools.build_meta" },
+  hatchling: { requires: "hatchling", backend: "hatchling.build" },
+  "poetry-core": { requires: "poetry-core", backend: "poetry.core.masonry.api" },
+  flit: { requires: "flit_core", backend: "flit_core.buildapi" },
+  pdm: { requires: "pdm-backend", backend: "pdm.backend" },
+};
+
+function project(name: string): Record<string, string> {
+  const { requires, backend } = backends[name]!;
+  return {
+    "pyproject.toml": [
+      "[build-system]",
+      `requires = ["${requires}"]`,
+      `build-backend = "${backend}"`,
+      "",
+      "[project]",
+      'name = "jobtool"',
+      'version = "0.1.0"',
+      'description = "A job built as a project"',
+      'dependencies = ["greeting==1.0.0"]',
+      "",
+      "[project.scripts]",
+      'jobtool = "jobtool:main"',
+      "",
+    ].join("\n"),
+    "jobtool/__init__.py": '"""A job built as a project."""\nimport greeting\n\ndef main():\n    print("jobtool:", greeting.hello())\n',
+  };
+}
+
+describe("python: detecting the requirements method", () => {
+  it("L3.1 requirements.txt is installed as pip reads it: -r, markers, and an sdist with a C extension", async () => {
+    const code = await tgz({
+      "requirements.txt": ["-r base.txt", "cext==0.1.0 ; python_version >= '3.8'", "absent==9.9 ; python_version < '3'", ""].join("\n"),
+      "base.txt": "greeting==1.0.0\n",
+    });
+    const command = launch("python", "-c", "import greeting, cext; print(greeting.hello(), cext.add(2, 3))");
+    const job = await runPython(usingIndex(index, { code, command, outputs: true }));
+    expect(job.stderr).not.toMatch(/Traceback/);
+    expect(job.stdout).toBe("hello from greeting 1.0.0 5\n");
+    expect(job.exitCode).toBe(0);
+    expect(requestLog(job.outputs)).toMatch(/detect: requirements.txt \(found requirements.txt\)/);
+  });
+
+  it.each(Object.keys(backends))("L3.2 pyproject.toml built by %s is installed with its console script", async (backend) => {
+    const job = await runPython(usingIndex(index, { code: await tgz(project(backend)), command: launch("jobtool") }));
+    expect(job.stderr).not.toMatch(/Traceback/);
+    expect(job.stdout).toBe("jobtool: hello from greeting 1.0.0\n");
+    expect(job.exitCode).toBe(0);
+  });
+
+  it("L3.2 requirements.txt wins over pyproject.toml, and the log says pyproject.toml was not used", async () => {
+    const code = await tgz({ ...project("setuptools"), "requirements.txt": "greeting==2.0.0\n" });
+    const job = await runPython(usingIndex(index, { code, command: sayHello, outputs: true }));
+    expect(job.stdout).toBe("hello from greeting 2.0.0\n");
+    expect(requestLog(job.outputs)).toMatch(/detect: requirements.txt \(found requirements.txt; not used: pyproject.toml/);
+  });
+
+  it.each([
+    ["setup.py", { "setup.py": 'from setuptools import setup\nsetup(name="jobtool", version="0.1.0", packages=["jobtool"], install_requires=["greeting==1.0.0"], entry_points={"console_scripts": ["jobtool=jobtool:main"]})\n' }],
+    ["setup.cfg", {
+      "setup.cfg": "[metadata]\nname = jobtool\nversion = 0.1.0\n\n[options]\npackages = jobtool\ninstall_requires = greeting==1.0.0\n\n[options.entry_points]\nconsole_scripts =\n    jobtool = jobtool:main\n",
+    }],
+  ])("L3.3 a project declared by %s is installed with its console script", async (_, files) => {
+    const code = await tgz({ ...files, "jobtool/__init__.py": project("setuptools")["jobtool/__init__.py"]! });
+    const job = await runPython(usingIndex(index, { code, command: launch("jobtool") }));
+    expect(job.stderr).not.toMatch(/Traceback/);
+    expect(job.stdout).toBe("jobtool: hello from greeting 1.0.0\n");
+    expect(job.exitCode).toBe(0);
+  });
+
+  const script = '# /// script\n# dependencies = ["greeting==2.0.0"]\n# ///\nimport greeting\nprint(greeting.hello())\n';
+  it("L3.4 the one script with inline metadata gets its dependencies", async () => {
+    const code = await tgz({ "main.py": script, "helper.py": "X = 1\n" });
+    const job = await runPython(usingIndex(index, { code, command: launch("python", "main.py") }));
+    expect(job.stdout).toBe("hello from greeting 2.0.0\n");
+    expect(launcherLines(job.stderr)).toContainEqual(expect.stringMatching(/^launcher: installed inline script metadata of main.py with uv: 1 packages in/));
+    expect(job.exitCode).toBe(0);
+  });
+
+  it.each([
+    ["two scripts with metadata", { "a.py": script, "b.py": script }, /several scripts carry inline metadata \(a.py, b.py\)/],
+    ["a block that is not TOML", { "main.py": "# /// script\n# dependencies = [\n# ///\n" }, /main.py: the '# \/\/\/ script' block is not valid TOML/],
+  ])("L3.4 %s stops the launcher (78)", async (_, files, message) => {
+    const job = await runPython(usingIndex(index, { code: await tgz(files), command: launch("echo", "ran") }));
+    expect(job.exitCode).toBe(78);
+    expect(launcherLines(job.stderr)).toEqual([expect.stringMatching(message)]);
+    expect(job.stdout).toBe("");
+  });
+
+  it("L3.5 with nothing to install, one line says so and the command runs", async () => {
+    const job = await runPython({ code: await tgz({ "main.py": "print('ran')\n" }), command: launch("python", "main.py") });
+    expect(job.stdout).toBe("ran\n");
+    expect(launcherLines(job.stderr)).toEqual(["launcher: nothing to install (no requirements file found)"]);
+    expect(job.exitCode).toBe(0);
+  });
+
+  it.each([
+    ["Pipfile", "found Pipfile (Pipenv), which is not supported"],
+    ["environment.yml", "found environment.yml (conda), which is not supported"],
+  ])("L3.6 only %s: exit 78 naming it and what is supported", async (file, message) => {
+    const job = await runPython({ code: await tgz({ [file]: "x\n", "main.py": "" }), command: launch("echo", "ran") });
+    expect(job.exitCode).toBe(78);
+    expect(launcherLines(job.stderr)).toEqual([expect.stringContaining(`launcher: ${message}; declare requirements with requirements.txt, pyproject.toml`)]);
+    expect(job.stdout).toBe("");
+  });
+
+  it("L3.7 LAUNCHER_REQUIREMENTS names the file to install", async () => {
+    const code = await tgz({ "requirements.txt": "absent==9.9\n", "deps/prod.txt": "greeting==2.0.0\n" });
+    const job = await runPython(usingIndex(index, { code, env: { LAUNCHER_REQUIREMENTS: "deps/prod.txt" }, command: sayHello }));
+    expect(job.stdout).toBe("hello from greeting 2.0.0\n");
+    expect(job.exitCode).toBe(0);
+  });
+
+  it("L3.7 LAUNCHER_REQUIREMENTS=none turns installation off", async () => {
+    const code = await tgz({ "requirements.txt": "absent==9.9\n" });
+    const job = await runPython({ code, env: { LAUNCHER_REQUIREMENTS: "none" }, command: launch("echo", "ran") });
+    expect(job.stdout).toBe("ran\n");
+    expect(launcherLines(job.stderr)).toEqual(["launcher: nothing to install (LAUNCHER_REQUIREMENTS=none)"]);
+    expect(job.exitCode).toBe(0);
+  });
+
+  it("L3.7 a named file that does not exist stops the launcher (78)", async () => {
+    const job = await runPython({ code: await tgz({ "main.py": "" }), env: { LAUNCHER_REQUIREMENTS: "nope.txt" }, command: launch("echo", "ran") });
+    expect(job.exitCode).toBe(78);
+    expect(launcherLines(job.stderr)).toEqual(["launcher: LAUNCHER_REQUIREMENTS=nope.txt: no such file in the bundle"]);
+  });
+});
