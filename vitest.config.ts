@@ -12,7 +12,12 @@ export default defineConfig({
     // Containers take seconds, not milliseconds; the harness has its own hang detector.
     testTimeout: 180_000,
     hookTimeout: 60_000,
+    // Jobs mostly wait on the engine: run test files and the tests in each file
+    // side by side, a few more than there are cores.
     pool: "forks",
+    maxWorkers: 4,
+    minWorkers: 1,
+    sequence: { concurrent: true },
     reporters: process.env.CI ? ["default", "junit"] : ["default"],
     outputFile: { junit: "reports/conformance.junit.xml" },
   },

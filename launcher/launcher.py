@@ -9,7 +9,6 @@ Standard library only: this runs before any of the job's requirements exist.
 
 from __future__ import annotations
 
-import collections
 import datetime
 import os
 import re
@@ -209,9 +208,13 @@ def extract(source: Path, root: Path) -> None:
     """Extract the tar file source into root, member by member, refusing unsafe ones."""
     kind = sniff(source)
     if kind == "zip":
-        raise LauncherError(EX_BUNDLE, f"{source} is a zip archive; bundles are tar files (tar czf bundle.tgz -C DIR .)")
+        raise LauncherError(
+            EX_BUNDLE, f"{source} is a zip archive; bundles are tar files (tar czf bundle.tgz -C DIR .)"
+        )
     if kind == "unknown":
-        raise LauncherError(EX_BUNDLE, f"{source} is not a tar archive; make the bundle with: tar czf bundle.tgz -C DIR .")
+        raise LauncherError(
+            EX_BUNDLE, f"{source} is not a tar archive; make the bundle with: tar czf bundle.tgz -C DIR ."
+        )
     real_root = os.path.realpath(root)
     count = total = 0
     try:
@@ -220,7 +223,9 @@ def extract(source: Path, root: Path) -> None:
                 count += 1
                 total += member.size
                 if count > MAX_MEMBERS:
-                    raise LauncherError(EX_BUNDLE, f"{source}: more than {MAX_MEMBERS} members (limit: LAUNCHER_MAX_MEMBERS)")
+                    raise LauncherError(
+                        EX_BUNDLE, f"{source}: more than {MAX_MEMBERS} members (limit: LAUNCHER_MAX_MEMBERS)"
+                    )
                 if total > MAX_BYTES:
                     raise LauncherError(
                         EX_BUNDLE,
@@ -314,7 +319,9 @@ def inline_metadata(script: Path) -> dict[str, object] | None:
     try:
         return tomllib.loads(content)
     except tomllib.TOMLDecodeError as error:
-        raise LauncherError(EX_CONFIG, f"{script.name}: the '# /// script' block is not valid TOML ({error})") from error
+        raise LauncherError(
+            EX_CONFIG, f"{script.name}: the '# /// script' block is not valid TOML ({error})"
+        ) from error
 
 
 def script_plan(script: Path, reason: str) -> Plan:
@@ -323,7 +330,9 @@ def script_plan(script: Path, reason: str) -> Plan:
         raise LauncherError(EX_CONFIG, f"{script.name} has no '# /// script' block (PEP 723)")
     dependencies = metadata.get("dependencies", [])
     if not isinstance(dependencies, list) or not all(isinstance(d, str) for d in dependencies):
-        raise LauncherError(EX_CONFIG, f"{script.name}: 'dependencies' in the '# /// script' block must be a list of strings")
+        raise LauncherError(
+            EX_CONFIG, f"{script.name}: 'dependencies' in the '# /// script' block must be a list of strings"
+        )
     return Plan(f"inline script metadata of {script.name}", reason, list(dependencies))
 
 
@@ -484,7 +493,9 @@ def install(plan: Plan, log: Log) -> Path:
             print(line, file=sys.stderr)
         where = f"; full output in {OUTPUTS / LOG_NAME}" if log.file else ""
         raise LauncherError(EX_INSTALL, f"installing {plan.method} failed ({installer} exited {code}){where}")
-    say(f"installed {plan.method} with {installer}: {count_installed(installer, out + err)} packages in {elapsed:.1f} s")
+    say(
+        f"installed {plan.method} with {installer}: {count_installed(installer, out + err)} packages in {elapsed:.1f} s"
+    )
     return env
 
 
@@ -521,7 +532,9 @@ def main(argv: list[str]) -> int:
         plan = detect(workdir)
         env = BASE_ENV
         if plan is None:
-            why = f"{REQUIREMENTS_SETTING}=none" if os.environ.get(REQUIREMENTS_SETTING) else "no requirements file found"
+            why = (
+                f"{REQUIREMENTS_SETTING}=none" if os.environ.get(REQUIREMENTS_SETTING) else "no requirements file found"
+            )
             log.step(f"detect: nothing to install ({why})")
             say(f"nothing to install ({why})")
         else:

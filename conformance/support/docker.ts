@@ -2,17 +2,18 @@
 // and the few raw calls a job runner needs beyond testcontainers itself.
 import { getContainerRuntimeClient } from "testcontainers";
 
-/** Label put on every container the suite starts; its value names the run. */
+/** Labels put on every container the suite starts; their values name the run and the test file. */
 export const RUN_LABEL = "org.exec-images.conformance-run";
+export const FILE_LABEL = "org.exec-images.conformance-file";
 
 export async function dockerode() {
   return (await getContainerRuntimeClient()).container.dockerode;
 }
 
-/** Remove every container carrying this run's label; returns how many there were. */
-export async function removeContainersOf(run: string): Promise<number> {
+/** Remove every container whose label has this value; returns how many there were. */
+export async function removeContainers(label: string, value: string): Promise<number> {
   const docker = await dockerode();
-  const containers = await docker.listContainers({ all: true, filters: { label: [`${RUN_LABEL}=${run}`] } });
+  const containers = await docker.listContainers({ all: true, filters: { label: [`${label}=${value}`] } });
   await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true })));
   return containers.length;
 }

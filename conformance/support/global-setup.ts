@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { execa } from "execa";
 import type { TestProject } from "vitest/node";
-import { removeContainersOf, RUN_LABEL } from "./docker.js";
+import { RUN_LABEL, removeContainers } from "./docker.js";
 
 const root = path.resolve(import.meta.dirname, "../..");
 
@@ -38,9 +38,8 @@ export default async function setup(project: TestProject) {
   project.provide("pythonImage", pythonImage);
   project.provide("duckdbImage", duckdbImage);
   project.provide("runLabel", runLabel);
-  process.env[RUN_LABEL] = runLabel;
   return async () => {
-    const removed = await removeContainersOf(runLabel);
+    const removed = await removeContainers(RUN_LABEL, runLabel);
     if (removed > 0) console.log(`conformance: removed ${removed} leftover container(s)`);
   };
 }

@@ -2,7 +2,8 @@
 // bundle at /code, inputs under /inputs, an optional empty /outputs, then the
 // command. Returns the exit code, stdout and stderr apart, and what the job
 // wrote to /outputs. The container is always removed.
-import { mkdir, chmod, cp, writeFile } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import { chmod, cp, mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -10,7 +11,7 @@ import { create as createTar, Parser } from "tar";
 import type Dockerode from "dockerode";
 import { GenericContainer, type StartedTestContainer, Wait } from "testcontainers";
 import { inject } from "vitest";
-import { demux, dockerode, RUN_LABEL } from "./docker.js";
+import { demux, dockerode, FILE_LABEL, removeContainers, RUN_LABEL } from "./docker.js";
 import { tempDir } from "./fixtures.js";
 
 export interface Job {
@@ -27,7 +28,8 @@ export interface Job {
   user?: string;
   /** Hang detector: the job is killed and the test fails after this long. */
   timeoutMs?: number;
-  /** Mount the root filesystem read-only (give the job a tmpfs /tmp with `configure`). */
+  /** Mount the root filesystem read-only (give the job a tmpfs /tmp with `configure`);
+   * /code, /inputs and /outputs are then bind-mounted from the host instead of copied. */
   readOnlyRoot?: boolean;
   /** Further container settings (mounts, limits, network). */
   configure?: (container: JobContainer) => JobContainer;
@@ -58,6 +60,12 @@ export interface JobResult {
 }
 
 const DEFAULT_TIMEOUT_MS = 120_000;
+
+// Each test file loads this module afresh, so this names the file's containers.
+const fileId = randomUUID();
+
+/** Remove any container this test file left behind (a test that failed or timed out mid-job). */
+export const removeLeftoverJobs = (): Promise<number> => removeContainers(FILE_LABEL, fileId);
 
 /** Lay out /code, /inputs and /outputs in a host folder, ready to be archived into the container root. */
 async function stage(job: Job): Promise<string[]> {
@@ -107,12 +115,18 @@ async function readTar(stream: NodeJS.ReadableStream, prefix: string): Promise<R
 export async function runJob(job: Job): Promise<JobResult> {
   const timeoutMs = job.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   let container = new JobContainer(job.image)
-    .withLabels({ [RUN_LABEL]: inject("runLabel") })
+    .withLabels({ [RUN_LABEL]: inject("runLabel"), [FILE_LABEL]: fileId })
     .withEnvironment(job.env ?? {});
   if (job.command) container = container.withCommand(job.command);
   if (job.user) container = container.withUser(job.user);
   const [stageRoot, ...entries] = await stage(job);
-  if (stageRoot) {
+  if (stageRoot && job.readOnlyRoot) {
+    // Nothing can be copied into a read-only root: mount the staged folders instead.
+    const mode = (entry: string) => (entry === "outputs" ? "rw" : "ro");
+    container = container.withBindMounts(
+      entries.map((entry) => ({ source: path.join(stageRoot, entry), target: `/${entry}`, mode: mode(entry) })),
+    );
+  } else if (stageRoot) {
     const tar = createTar({ cwd: stageRoot, portable: true }, entries);
     container = container.withCopyArchivesToContainer([{ tar: Readable.from(tar), target: "/" }]);
   }

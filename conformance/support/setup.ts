@@ -1,8 +1,9 @@
-// Runs in every test file: after each test, remove any container of this run
-// that a failed or timed-out test left behind.
-import { afterEach, inject } from "vitest";
-import { removeContainersOf } from "./docker.js";
+// Runs in every test file: when the file is done, remove any container that a
+// failed or timed-out test left behind. (Per file, not per test: tests in a
+// file run side by side.)
+import { afterAll } from "vitest";
+import { removeLeftoverJobs } from "./job.js";
 
-afterEach(async () => {
-  await removeContainersOf(inject("runLabel"));
+afterAll(async () => {
+  await removeLeftoverJobs();
 });

@@ -176,7 +176,11 @@ SCRIPT = '# /// script\n# dependencies = ["rich>=13", "tqdm"]\n# ///\nprint(1)\n
 @pytest.mark.parametrize(
     ("files", "method", "args"),
     [
-        ({"requirements.txt": "", "pyproject.toml": "", "setup.py": ""}, "requirements.txt", ["-r", "requirements.txt"]),
+        (
+            {"requirements.txt": "", "pyproject.toml": "", "setup.py": ""},
+            "requirements.txt",
+            ["-r", "requirements.txt"],
+        ),
         ({"pyproject.toml": "", "setup.py": ""}, "project (pyproject.toml)", ["."]),
         ({"setup.py": ""}, "project (setup.py)", ["."]),
         ({"setup.cfg": ""}, "project (setup.cfg)", ["."]),
@@ -211,7 +215,7 @@ def test_unsupported_managers_are_named(launcher, tmp_path, monkeypatch, name):
 
 def test_several_scripts_with_metadata_are_ambiguous(launcher, tmp_path, monkeypatch):
     monkeypatch.delenv("LAUNCHER_REQUIREMENTS", raising=False)
-    with pytest.raises(launcher.LauncherError, match="a.py, b.py"):
+    with pytest.raises(launcher.LauncherError, match=r"a\.py, b\.py"):
         launcher.detect(write(tmp_path, {"a.py": SCRIPT, "b.py": SCRIPT}))
 
 
@@ -257,7 +261,14 @@ def test_pip_settings_are_given_to_uv_too(launcher, monkeypatch):
         "PIP_CACHE_DIR": "/cache",
     }.items():
         monkeypatch.setenv(name, value)
-    for name in ("UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS", "UV_INSECURE_HOST", "SSL_CERT_FILE", "UV_CACHE_DIR"):
+    for name in (
+        "UV_INDEX_URL",
+        "UV_EXTRA_INDEX_URL",
+        "UV_FIND_LINKS",
+        "UV_INSECURE_HOST",
+        "SSL_CERT_FILE",
+        "UV_CACHE_DIR",
+    ):
         monkeypatch.delenv(name, raising=False)
     env = launcher.installer_env()
     assert env["UV_INDEX_URL"] == "http://127.0.0.1:1/simple"

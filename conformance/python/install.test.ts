@@ -1,0 +1,152 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tgz } from "../support/fixtures.js";
+import { type PackageIndex, startPackageIndex } from "../support/package-index.js";
+import { launch, launcherLines, runPython, usingIndex } from "../support/python.js";
+
+let index: PackageIndex;
+beforeAll(async () => {
+  index = await startPackageIndex();
+});
+afterAll(() => index?.close());
+
+const wants = (requirements: string) => tgz({ "requirements.txt": requirements });
+const whereFrom = launch("python", "-c", "import greeting, numpy, pandas; print(greeting.hello(), greeting.__file__)");
+const log = (outputs: Record<string, Buffer>) => outputs["requirements.log"]?.toString() ?? "";
+const summary = /^launcher: installed requirements.txt with (uv|pip): 1 packages in \d+\.\d s$/;
+
+describe("python: installing requirements", () => {
+  it("L4.1 into /opt/venv, with the default libraries still importable", async () => {
+    const job = await runPython(usingIndex(index, { code: await wants("greeting==1.0.0\n"), command: whereFrom }));
+    expect(job.stdout).toBe("hello from greeting 1.0.0 /opt/venv/lib/python3.11/site-packages/greeting.py\n");
+    expect(job.exitCode).toBe(0);
+  });
+
+  it("L4.2 as a non-root uid, into /tmp/job-env layered over /opt/venv", async () => {
+    const job = await runPython(
+      usingIndex(index, {
+        code: await wants("greeting==1.0.0\n"),
+        user: "12345:12345",
+        readOnlyRoot: true,
+        configure: (c) => c.withTmpFs({ "/tmp": "rw,exec" }),
+        command: whereFrom,
+      }),
+    );
+    expect(job.stderr).not.toMatch(/Traceback/);
+    expect(job.stdout).toBe("hello from greeting 1.0.0 /tmp/job-env/lib/python3.11/site-packages/greeting.py\n");
+    expect(launcherLines(job.stderr)).toContain("launcher: /opt/venv is not writable; installing into /tmp/job-env, layered over it");
+    expect(job.exitCode).toBe(0);
+  });
+
+  it.each(["uv", "pip"])("L4.3 PIP_INDEX_URL is honoured by %s", async (installer) => {
+    const before = index.requests.length;
+    const job = await runPython(
+      usingIndex(index, { code: await wants("greeting==2.0.0\n"), env: { LAUNCHER_INSTALLER: installer }, command: whereFrom }),
+    );
+    expect(job.stdout).toMatch(/^hello from greeting 2.0.0 /);
+    expect(launcherLines(job.stderr)).toContainEqual(expect.stringMatching(summary));
+    expect(index.requests.slice(before)).toContain("/simple/greeting/");
+  });
+
+  it("L4.3 PIP_EXTRA_INDEX_URL is honoured", async () => {
+    const job = await runPython(
+      usingIndex(index, {
+        code: await wants("greeting==2.0.0\n"),
+        env: { PIP_INDEX_URL: `${index.url}nothing-here/`, PIP_EXTRA_INDEX_URL: index.url },
+        command: whereFrom,
+      }),
+    );
+    expect(job.stdout).toMatch(/^hello from greeting 2.0.0 /);
+    expect(job.exitCode).toBe(0);
+  });
+
+  it("L4.3 PIP_NO_INDEX with PIP_FIND_LINKS installs from a folder, without any network", async () => {
+    const wheels = await startWheelsFolder();
+    const job = await runPython({
+      code: await wants("greeting==1.0.0\n"),
+      inputs: wheels,
+      env: { PIP_NO_INDEX: "1", PIP_FIND_LINKS: "/inputs/wheels" },
+      configure: (c) => c.withNetworkMode("none"),
+      command: whereFrom,
+    });
+    expect(job.stdout).toMatch(/^hello from greeting 1.0.0 /);
+    expect(job.exitCode).toBe(0);
+  });
+
+  it.each(["PIP_CACHE_DIR", "UV_CACHE_DIR"])("L4.3 a cache directory given as %s is used", async (setting) => {
+    const job = await runPython(
+      usingIndex(index, {
+        code: await wants("greeting==1.0.0\n"),
+        outputs: true,
+        env: { [setting]: "/outputs/cache" },
+        command: launch("true"),
+      }),
+    );
+    expect(job.exitCode).toBe(0);
+    const cached = Object.keys(job.outputs).filter((name) => name.startsWith("cache/"));
+    expect(cached.some((name) => name.includes("greeting"))).toBe(true);
+  });
+
+  it("L4.4 a failed install stops before the command, shows the installer's error, exits 69", async () => {
+    const job = await runPython(
+      usingIndex(index, { code: await wants("does-not-exist==1.0\n"), outputs: true, command: launch("echo", "ran") }),
+    );
+    expect(job.exitCode).toBe(69);
+    expect(job.stdout).toBe("");
+    expect(job.stderr).toMatch(/does-not-exist/);
+    const lines = job.stderr.trimEnd().split("\n");
+    expect(lines.at(-1)).toBe("launcher: installing requirements.txt failed (uv exited 1); full output in /outputs/requirements.log");
+  });
+});
+
+describe("python: the requirements log", () => {
+  it("L5.1 no /outputs: no log, and /outputs is not created", async () => {
+    const job = await runPython(
+      usingIndex(index, { code: await wants("greeting==1.0.0\n"), command: launch("sh", "-c", "test -e /outputs && echo present || echo absent") }),
+    );
+    expect(job.stdout).toBe("absent\n");
+    expect(job.exitCode).toBe(0);
+  });
+
+  it("L5.2 every step is logged and appended after what was there", async () => {
+    const job = await runPython(
+      usingIndex(index, {
+        code: await wants("greeting==1.0.0\n"),
+        outputs: { "requirements.log": "an earlier line\n" },
+        command: launch("true"),
+      }),
+    );
+    expect(job.exitCode).toBe(0);
+    const text = log(job.outputs);
+    expect(text.startsWith("an earlier line\n")).toBe(true);
+    expect(text).toMatch(/^== \S+Z detect: requirements.txt \(found requirements.txt\)$/m);
+    expect(text).toMatch(/^== \S+Z run: \/opt\/venv\/bin\/uv pip install --python \/opt\/venv\/bin\/python -r requirements.txt$/m);
+    expect(text).toMatch(/^stderr\| .*greeting==1.0.0/m);
+    expect(text).toMatch(/^== \S+Z exit 0 after \d+\.\d\d s$/m);
+  });
+
+  it("L5.2 the log is complete when the install fails", async () => {
+    const job = await runPython(usingIndex(index, { code: await wants("does-not-exist==1.0\n"), outputs: true, command: launch("true") }));
+    expect(job.exitCode).toBe(69);
+    const text = log(job.outputs);
+    expect(text).toMatch(/^stderr\| .*does-not-exist/m);
+    expect(text).toMatch(/^== \S+Z exit 1 after /m);
+    expect(text).toMatch(/^== \S+Z failed: installing requirements.txt failed \(uv exited 1\)/m);
+  });
+
+  it.each([true, false])("L5.3 one summary line per install step on stderr (with /outputs: %s)", async (outputs) => {
+    const job = await runPython(usingIndex(index, { code: await wants("greeting==1.0.0\n"), outputs, command: launch("true") }));
+    expect(launcherLines(job.stderr).filter((line) => line.startsWith("launcher: installed"))).toEqual([
+      expect.stringMatching(summary),
+    ]);
+  });
+});
+
+/** The fixture wheels as input files under /inputs/wheels. */
+async function startWheelsFolder(): Promise<Record<string, Buffer>> {
+  const files: Record<string, Buffer> = {};
+  for (const name of ["greeting-1.0.0-py3-none-any.whl"]) {
+    const response = await fetch(`${index.url.replace(/simple\/$/, "files/")}${name}`);
+    files[`wheels/${name}`] = Buffer.from(await response.arrayBuffer());
+  }
+  return files;
+}
