@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tgz } from "../support/fixtures.js";
-import { type PackageIndex, startPackageIndex } from "../support/package-index.js";
+import { type PackageIndex, proxyCertificates, startPackageIndex } from "../support/package-index.js";
 import { launch, launcherLines, runPython, usingIndex } from "../support/python.js";
 
 let index: PackageIndex;
@@ -150,3 +150,46 @@ async function startWheelsFolder(): Promise<Record<string, Buffer>> {
   }
   return files;
 }
+
+describe("python: installing through a TLS-intercepting proxy", () => {
+  let secure: PackageIndex;
+  let ca: string;
+  beforeAll(async () => {
+    const { ca: proxyCa, key, cert } = await proxyCertificates();
+    ca = proxyCa;
+    secure = await startPackageIndex({ key, cert });
+  });
+  afterAll(() => secure?.close());
+
+  const overHttps = async (env: Record<string, string>, installer = "uv") =>
+    runPython(
+      usingIndex(secure, {
+        code: await tgz({ "requirements.txt": "greeting==1.0.0\n" }),
+        inputs: { "ca.pem": ca },
+        env: { LAUNCHER_INSTALLER: installer, ...env },
+        command: launch("python", "-c", "import greeting; print(greeting.hello())"),
+      }),
+    );
+
+  it.each([
+    ["PIP_CERT", "uv"],
+    ["SSL_CERT_FILE", "uv"],
+    ["PIP_CERT", "pip"],
+  ])("L4.3 the CA bundle named by %s is trusted (%s)", async (setting, installer) => {
+    const job = await overHttps({ [setting]: "/inputs/ca.pem" }, installer);
+    expect(job.stdout).toBe("hello from greeting 1.0.0\n");
+    expect(job.exitCode).toBe(0);
+  });
+
+  it("L4.3 PIP_TRUSTED_HOST lets an index with an untrusted certificate through", async () => {
+    const job = await overHttps({ PIP_TRUSTED_HOST: "127.0.0.1" });
+    expect(job.stdout).toBe("hello from greeting 1.0.0\n");
+    expect(job.exitCode).toBe(0);
+  });
+
+  it("L4.3 without the CA bundle, the untrusted index is refused", async () => {
+    const job = await overHttps({});
+    expect(job.exitCode).toBe(69);
+    expect(job.stdout).toBe("");
+  });
+});

@@ -2,8 +2,9 @@
 // distributions, so that no test reaches a public index. Jobs reach it with
 // host networking at http://127.0.0.1:PORT/simple/.
 import { createHash } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import { createServer as createHttpServer, type RequestListener, type Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { execa } from "execa";
@@ -26,8 +27,25 @@ function projectOf(file: string): string {
   return normalize(stem);
 }
 
-/** Make the fixture distributions, then serve them beside the committed build back ends. */
-export async function startPackageIndex(): Promise<PackageIndex> {
+/** What a TLS-intercepting proxy presents: a CA of its own, and a certificate for
+ * 127.0.0.1 signed by it (made with openssl). */
+export async function proxyCertificates(): Promise<{ ca: string; key: string; cert: string }> {
+  const dir = await tempDir();
+  const file = (name: string) => path.join(dir, name);
+  const openssl = (...args: string[]) => execa("openssl", args, { cwd: dir });
+  await openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=conformance proxy CA",
+    "-keyout", "ca.key", "-out", "ca.pem");
+  await openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "key.pem", "-out", "req.pem");
+  await writeFile(file("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n");
+  await openssl("x509", "-req", "-in", "req.pem", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1",
+    "-extfile", "ext.cnf", "-out", "cert.pem");
+  const [ca, key, cert] = await Promise.all(["ca.pem", "key.pem", "cert.pem"].map((name) => readFile(file(name), "utf8")));
+  return { ca: ca!, key: key!, cert: cert! };
+}
+
+/** Make the fixture distributions, then serve them beside the committed build back ends
+ * (over HTTPS when given a key and certificate). */
+export async function startPackageIndex(tls?: { key: string; cert: string }): Promise<PackageIndex> {
   const made = await tempDir();
   await execa("python3", [path.join(fixturesDir, "make_dists.py"), made]);
   const files = new Map<string, Buffer>();
@@ -40,7 +58,7 @@ export async function startPackageIndex(): Promise<PackageIndex> {
   for (const name of files.keys()) projects.set(projectOf(name), [...(projects.get(projectOf(name)) ?? []), name]);
 
   const requests: string[] = [];
-  const server: Server = createServer((request, response) => {
+  const handle: RequestListener = (request, response) => {
     const url = request.url ?? "/";
     requests.push(url);
     const page = (body: string) => {
@@ -63,11 +81,12 @@ export async function startPackageIndex(): Promise<PackageIndex> {
     } else {
       response.writeHead(404).end("not found\n");
     }
-  });
+  };
+  const server: Server = tls ? createHttpsServer(tls, handle) : createHttpServer(handle);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}/simple/`,
+    url: `${tls ? "https" : "http"}://127.0.0.1:${port}/simple/`,
     requests,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
