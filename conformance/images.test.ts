@@ -1,0 +1,43 @@
+// What both images promise as images: labels, entrypoint, and the tools in place.
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { dockerode } from "./support/docker.js";
+import { duckdbImage, pythonImage } from "./support/images.js";
+import { runJob } from "./support/job.js";
+
+const OCI_LABELS = ["title", "description", "version", "revision", "created", "source", "licenses"];
+
+async function duckdbPin(): Promise<string> {
+  const requirements = await readFile(path.resolve(import.meta.dirname, "../images/duckdb/requirements.txt"), "utf8");
+  return requirements.match(/^duckdb-cli==(\S+)/m)![1]!;
+}
+
+describe("images", () => {
+  it.each([
+    ["exec-python-3.11", pythonImage],
+    ["exec-duckdb", duckdbImage],
+  ])("%s carries every org.opencontainers.image label and runs tini as PID 1", async (title, image) => {
+    const info = await (await dockerode()).getImage(image()).inspect();
+    const labels = info.Config.Labels ?? {};
+    for (const name of OCI_LABELS) expect(labels[`org.opencontainers.image.${name}`], name).toMatch(/\S/);
+    expect(labels["org.opencontainers.image.title"]).toBe(title);
+    expect(info.Config.Entrypoint?.slice(0, 2)).toEqual(["/usr/bin/tini", "--"]);
+    const job = await runJob({ image: image(), command: ["sh", "-c", "cat /proc/1/comm"] });
+    expect(job.stdout).toBe("tini\n");
+  });
+
+  it("exec-python-3.11: python is the /opt/venv one, 3.11, with the default libraries and a compiler", async () => {
+    const script = "import sys, numpy, pandas, polars, pyarrow, requests, scipy, duckdb; print(sys.executable, sys.version_info[:2])";
+    const job = await runJob({ image: pythonImage(), command: ["sh", "-c", `python -c '${script}' && gcc --version >/dev/null && echo gcc`] });
+    expect(job.stderr).toBe("");
+    expect(job.stdout).toBe("/opt/venv/bin/python (3, 11)\ngcc\n");
+  });
+
+  it("exec-duckdb: the pinned CLI is /usr/local/bin/duckdb and /duckdb", async () => {
+    const version = await duckdbPin();
+    const job = await runJob({ image: duckdbImage(), command: ["sh", "-c", "command -v duckdb && /duckdb --version"] });
+    expect(job.stdout).toMatch(new RegExp(`^/usr/local/bin/duckdb\\nv${version.replaceAll(".", "\\.")} `));
+    expect(job.exitCode).toBe(0);
+  });
+});
