@@ -3,7 +3,7 @@
 
 Usage: /build/launcher.py -- COMMAND [ARGS...]
 
-The contract this implements, clause by clause, is launcher/CONTRACT.md.
+The contract this implements, clause by clause, is CONTRACT.md.
 Standard library only: this runs before any of the job's requirements exist.
 """
 

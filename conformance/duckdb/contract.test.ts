@@ -1,0 +1,200 @@
+import { readFile, readdir } from "node:fs/promises";
+import path from "node:path";
+import { execa } from "execa";
+import { describe, expect, inject, it } from "vitest";
+import { RUN_LABEL } from "../support/docker.js";
+import { expectGolden } from "../support/golden.js";
+import { duckdbImage } from "../support/images.js";
+import { type Job, runJob } from "../support/job.js";
+
+const here = import.meta.dirname;
+const golden = (name: string, actual: Buffer | string) => expectGolden(here, name, actual);
+
+/** The fixture files of conformance/duckdb/inputs, as /inputs. */
+async function inputs(): Promise<Record<string, Buffer>> {
+  const root = path.join(here, "inputs");
+  const files: Record<string, Buffer> = {};
+  for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) {
+      const full = path.join(entry.parentPath, entry.name);
+      files[path.relative(root, full)] = await readFile(full);
+    }
+  }
+  return files;
+}
+
+const duckdb = async (command: string[], job: Omit<Job, "image" | "command"> = {}) =>
+  runJob({ image: duckdbImage(), inputs: await inputs(), command, ...job });
+
+async function pinnedVersion(): Promise<string> {
+  const requirements = await readFile(path.resolve(here, "../../images/duckdb/requirements.txt"), "utf8");
+  return requirements.match(/^duckdb-cli==(\S+)/m)![1]!;
+}
+
+const people = "SELECT name, city, note FROM read_csv('/inputs/people.csv') ORDER BY id";
+
+describe("duckdb: invocation", () => {
+  it.each([
+    ["flags alone", ["-csv", "-c", "SELECT 42 AS answer"]],
+    ["duckdb then flags", ["duckdb", "-csv", "-c", "SELECT 42 AS answer"]],
+  ])("D1.1 %s run the CLI", async (_, command) => {
+    const job = await duckdb(command);
+    expect(job.stderr).toBe("");
+    expect(job.stdout).toBe("answer\n42\n");
+    expect(job.exitCode).toBe(0);
+  });
+
+  it("D1.1 any other executable runs as given", async () => {
+    const job = await duckdb(["sh", "-c", "echo from sh; exit 7"]);
+    expect(job.stdout).toBe("from sh\n");
+    expect(job.exitCode).toBe(7);
+  });
+
+  it("D1.2 duckdb --version reports the pinned version, and so does the image's version label", async () => {
+    const version = await pinnedVersion();
+    const job = await duckdb(["duckdb", "--version"]);
+    expect(job.stdout).toMatch(new RegExp(`^v${version.replaceAll(".", "\\.")} `));
+    const { stdout } = await execa("docker", ["image", "inspect", "-f", '{{index .Config.Labels "org.opencontainers.image.version"}}', duckdbImage()]);
+    expect(stdout).toContain(`duckdb${version}`);
+  });
+});
+
+describe("duckdb: inputs", () => {
+  it.each([
+    ["csv-utf8-quoted", people],
+    ["csv-glob", "SELECT product, count(*) AS n, sum(amount) AS total FROM read_csv('/inputs/sales/*.csv') GROUP BY ALL ORDER BY product"],
+    ["csv-types", "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_csv('/inputs/sales/*.csv'))"],
+    ["parquet", "SELECT region, sum(value) AS total FROM '/inputs/measurements.parquet' GROUP BY ALL ORDER BY region"],
+    ["json", "SELECT event, count(*) AS n FROM read_json('/inputs/events.json') GROUP BY ALL ORDER BY event"],
+  ])("D2.1 %s", async (name, sql) => {
+    const job = await duckdb(["-csv", "-c", sql]);
+    expect(job.stderr).toBe("");
+    expect(job.exitCode).toBe(0);
+    await golden(`${name}.csv`, job.stdout);
+  });
+
+  it("D2.2 an empty CSV file behaves as the CLI does", async () => {
+    const job = await duckdb(["-csv", "-c", "SELECT count(*) AS n FROM read_csv('/inputs/empty.csv')"]);
+    await golden("empty-csv.out", `exit ${job.exitCode}\n--- stdout\n${job.stdout}--- stderr\n${job.stderr}`);
+  });
+});
+
+describe("duckdb: output modes", () => {
+  it.each([
+    ["default", []],
+    ["csv", ["-csv"]],
+    ["json", ["-json"]],
+    ["line", ["-line"]],
+    ["markdown", ["-markdown"]],
+    ["noheader", ["-csv", "-noheader"]],
+  ])("D3.1 %s mode prints what the CLI prints, and only that", async (name, flags) => {
+    const job = await duckdb([...flags, "-c", people]);
+    expect(job.stderr).toBe("");
+    expect(job.exitCode).toBe(0);
+    await golden(`mode-${name}.out`, job.stdout);
+  });
+});
+
+describe("duckdb: SQL from files", () => {
+  const script = "SELECT product, sum(amount) AS total FROM read_csv('/inputs/sales/*.csv') GROUP BY ALL ORDER BY product;\n";
+  it.each([
+    ["-init", ["-csv", "-init", "/inputs/query.sql", "-c", "SELECT 'after init' AS step"]],
+    ["-f", ["-csv", "-f", "/inputs/query.sql"]],
+    [".read", ["-csv", "-c", ".read /inputs/query.sql"]],
+  ])("D4.1 %s runs a file of SQL", async (name, command) => {
+    const job = await runJob({ image: duckdbImage(), inputs: { ...(await inputs()), "query.sql": script }, command });
+    expect(job.exitCode).toBe(0);
+    await golden(`file-${name.replace(/\W/g, "")}.csv`, job.stdout);
+  });
+
+  it("D4.1 SQL on standard input runs", async () => {
+    const result = await execa("docker", ["run", "-i", "--rm", "--label", `${RUN_LABEL}=${inject("runLabel")}`, duckdbImage(), "-csv"], {
+      input: "SELECT 6 * 7 AS answer;\n",
+      reject: false,
+    });
+    expect(result.stdout).toBe("answer\n42");
+    expect(result.exitCode).toBe(0);
+  });
+});
+
+describe("duckdb: results in /outputs", () => {
+  it("D5.1 COPY ... TO /outputs writes CSV and Parquet with the query's content", async () => {
+    const sql = [
+      "COPY (SELECT product, sum(amount) AS total FROM read_csv('/inputs/sales/*.csv') GROUP BY ALL ORDER BY product) TO '/outputs/totals.csv' (HEADER);",
+      "COPY (SELECT * FROM read_csv('/inputs/people.csv') ORDER BY id) TO '/outputs/people.parquet' (FORMAT parquet);",
+      "SELECT count(*) AS n, max(city) AS city FROM '/outputs/people.parquet';",
+    ].join("\n");
+    const job = await duckdb(["-csv", "-c", sql], { outputs: true });
+    expect(job.exitCode).toBe(0);
+    expect(job.stdout).toBe('n,city\n3,"北京"\n');
+    await golden("copy-totals.csv", job.outputs["totals.csv"]!);
+    expect(job.outputs["people.parquet"]!.subarray(0, 4).toString()).toBe("PAR1");
+  });
+});
+
+describe("duckdb: errors", () => {
+  it.each([
+    ["bad SQL", "SELEC 1", /Parser Error/],
+    ["a missing input file", "SELECT * FROM read_csv('/inputs/nope.csv')", /IO Error: No files found that match the pattern "\/inputs\/nope.csv"/],
+    ["a missing column", "SELECT nope FROM read_csv('/inputs/people.csv')", /Binder Error: Referenced column "nope" not found/],
+  ])("D6.1 %s: non-zero exit, DuckDB's message on stderr, nothing on stdout", async (_, sql, message) => {
+    const job = await duckdb(["-csv", "-c", sql]);
+    expect(job.exitCode).not.toBe(0);
+    expect(job.stderr).toMatch(message);
+    expect(job.stdout).toBe("");
+  });
+
+  it("D6.1 a failing statement after a good one leaves no result looking like success", async () => {
+    const job = await duckdb(["-csv", "-bail", "-c", "SELECT 1 AS ok; SELECT nope FROM read_csv('/inputs/people.csv');"]);
+    expect(job.exitCode).not.toBe(0);
+    expect(job.stderr).toMatch(/Binder Error/);
+  });
+});
+
+describe("duckdb: offline, unprivileged, at scale", () => {
+  const extensions = ["parquet", "json", "icu", "httpfs", "excel", "fts", "sqlite_scanner", "avro", "tpch", "inet"];
+  it("D7.1 compiled-in and installed extensions LOAD with networking off", async () => {
+    const sql = `${extensions.map((e) => `LOAD ${e};`).join(" ")} SELECT count(*) AS loaded FROM duckdb_extensions() WHERE loaded AND extension_name IN (${extensions.map((e) => `'${e}'`).join(", ")})`;
+    const job = await duckdb(["-csv", "-c", sql], { configure: (c) => c.withNetworkMode("none") });
+    expect(job.stderr).toBe("");
+    expect(job.stdout).toBe(`loaded\n${extensions.length}\n`);
+  });
+
+  it("D8.1 runs as an arbitrary uid with a read-only root filesystem and a writable /tmp", async () => {
+    const job = await duckdb(["-csv", "-c", "LOAD httpfs; SELECT count(*) AS n FROM read_csv('/inputs/sales/*.csv')"], {
+      user: "12345:12345",
+      readOnlyRoot: true,
+      configure: (c) => c.withTmpFs({ "/tmp": "rw" }),
+    });
+    expect(job.stderr).toBe("");
+    expect(job.stdout).toBe("n\n5\n");
+  });
+
+  it("D9.1 aggregates a generated 5-million-row CSV under a 512 MiB memory limit, sized by that limit, not killed", async () => {
+    const sql = [
+      "SET threads = 2;",
+      "SELECT current_setting('memory_limit') AS memory_limit;",
+      "COPY (SELECT i AS id, i % 100000 AS k, (i * 7) % 1000 AS v, md5(i::VARCHAR) AS pad FROM range(5000000) t(i)) TO '/tmp/big.csv';",
+      "SELECT count(*) AS groups, sum(total) AS total FROM (SELECT k, sum(v) AS total, count(DISTINCT pad) AS d FROM read_csv('/tmp/big.csv') GROUP BY k);",
+    ].join("\n");
+    const started = performance.now();
+    const job = await duckdb(["-csv", "-c", sql], {
+      timeoutMs: 600_000,
+      configure: (c) => c.withResourcesQuota({ memory: 0.5 }).withTmpFs({ "/tmp": "rw,size=2g" }),
+    });
+    console.log(`D9.1: 5M-row aggregate took ${((performance.now() - started) / 1000).toFixed(1)} s (container start included)`);
+    expect(job.stderr).toBe("");
+    const [limitLine, ...result] = job.stdout.split("\n").slice(1);
+    // DuckDB sizes itself from the container's limit (80% of it), not the host's memory.
+    expect(limitLine).toMatch(/^4\d\d\.\d MiB$/);
+    expect(result.join("\n")).toBe(`groups,total\n100000,${expectedTotal()}\n`);
+    expect(job.exitCode).toBe(0);
+  }, 660_000);
+});
+
+/** sum over i < 5e6 of (7i mod 1000). */
+function expectedTotal(): number {
+  let total = 0;
+  for (let i = 0; i < 5_000_000; i++) total += (i * 7) % 1000;
+  return total;
+}
