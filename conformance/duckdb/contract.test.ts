@@ -3,6 +3,7 @@ import path from "node:path";
 import { execa } from "execa";
 import { describe, expect, inject, it } from "vitest";
 import { RUN_LABEL } from "../support/docker.js";
+import { tree } from "../support/fixtures.js";
 import { expectGolden } from "../support/golden.js";
 import { duckdbImage } from "../support/images.js";
 import { type Job, runJob } from "../support/job.js";
@@ -98,11 +99,11 @@ describe("duckdb: output modes", () => {
 describe("duckdb: SQL from files", () => {
   const script = "SELECT product, sum(amount) AS total FROM read_csv('/inputs/sales/*.csv') GROUP BY ALL ORDER BY product;\n";
   it.each([
-    ["-init", ["-csv", "-init", "/inputs/query.sql", "-c", "SELECT 'after init' AS step"]],
-    ["-f", ["-csv", "-f", "/inputs/query.sql"]],
-    [".read", ["-csv", "-c", ".read /inputs/query.sql"]],
-  ])("D4.1 %s runs a file of SQL", async (name, command) => {
-    const job = await runJob({ image: duckdbImage(), inputs: { ...(await inputs()), "query.sql": script }, command });
+    ["-init", ["-csv", "-init", "/code/query.sql", "-c", "SELECT 'after init' AS step"]],
+    ["-f", ["-csv", "-f", "/code/query.sql"]],
+    [".read", ["-csv", "-c", ".read /code/query.sql"]],
+  ])("D4.1 %s runs a file of SQL from /code", async (name, command) => {
+    const job = await duckdb(command, { code: { path: await tree({ "query.sql": script }) } });
     expect(job.exitCode).toBe(0);
     await golden(`file-${name.replace(/\W/g, "")}.csv`, job.stdout);
   });
