@@ -1,17 +1,10 @@
 // What both images promise as images: labels, entrypoint, and the tools in place.
-import { readFile } from "node:fs/promises";
-import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { dockerode } from "./support/docker.js";
-import { duckdbImage, pythonImage } from "./support/images.js";
+import { duckdbImage, duckdbVersion, pythonImage } from "./support/images.js";
 import { runJob } from "./support/job.js";
 
 const OCI_LABELS = ["title", "description", "version", "revision", "created", "source", "licenses"];
-
-async function duckdbPin(): Promise<string> {
-  const requirements = await readFile(path.resolve(import.meta.dirname, "../images/duckdb/requirements.txt"), "utf8");
-  return requirements.match(/^duckdb-cli==(\S+)/m)![1]!;
-}
 
 describe("images", () => {
   it.each([
@@ -35,7 +28,7 @@ describe("images", () => {
   });
 
   it("exec-duckdb: the pinned CLI is /usr/local/bin/duckdb and /duckdb", async () => {
-    const version = await duckdbPin();
+    const version = await duckdbVersion();
     const job = await runJob({ image: duckdbImage(), command: ["sh", "-c", "command -v duckdb && /duckdb --version"] });
     expect(job.stdout).toMatch(new RegExp(`^/usr/local/bin/duckdb\\nv${version.replaceAll(".", "\\.")} `));
     expect(job.exitCode).toBe(0);

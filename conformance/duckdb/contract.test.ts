@@ -5,7 +5,7 @@ import { describe, expect, inject, it } from "vitest";
 import { RUN_LABEL } from "../support/docker.js";
 import { tree } from "../support/fixtures.js";
 import { expectGolden } from "../support/golden.js";
-import { duckdbImage } from "../support/images.js";
+import { duckdbImage, duckdbVersion } from "../support/images.js";
 import { type Job, runJob } from "../support/job.js";
 
 const here = import.meta.dirname;
@@ -27,11 +27,6 @@ async function inputs(): Promise<Record<string, Buffer>> {
 const duckdb = async (command: string[], job: Omit<Job, "image" | "command"> = {}) =>
   runJob({ image: duckdbImage(), inputs: await inputs(), command, ...job });
 
-async function pinnedVersion(): Promise<string> {
-  const requirements = await readFile(path.resolve(here, "../../images/duckdb/requirements.txt"), "utf8");
-  return requirements.match(/^duckdb-cli==(\S+)/m)![1]!;
-}
-
 const people = "SELECT name, city, note FROM read_csv('/inputs/people.csv') ORDER BY id";
 
 describe("duckdb: invocation", () => {
@@ -52,7 +47,7 @@ describe("duckdb: invocation", () => {
   });
 
   it("D1.2 duckdb --version reports the pinned version, and so does the image's version label", async () => {
-    const version = await pinnedVersion();
+    const version = await duckdbVersion();
     const job = await duckdb(["duckdb", "--version"]);
     expect(job.stdout).toMatch(new RegExp(`^v${version.replaceAll(".", "\\.")} `));
     const { stdout } = await execa("docker", ["image", "inspect", "-f", '{{index .Config.Labels "org.opencontainers.image.version"}}', duckdbImage()]);

@@ -60,7 +60,7 @@ describe("python: installing requirements", () => {
   });
 
   it("L4.3 PIP_NO_INDEX with PIP_FIND_LINKS installs from a folder, without any network", async () => {
-    const wheels = await startWheelsFolder();
+    const wheels = await wheelsAsInputs();
     const job = await runPython({
       code: await wants("greeting==1.0.0\n"),
       inputs: wheels,
@@ -142,7 +142,7 @@ describe("python: the requirements log", () => {
 });
 
 /** The fixture wheels as input files under /inputs/wheels. */
-async function startWheelsFolder(): Promise<Record<string, Buffer>> {
+async function wheelsAsInputs(): Promise<Record<string, Buffer>> {
   const files: Record<string, Buffer> = {};
   for (const name of ["greeting-1.0.0-py3-none-any.whl"]) {
     const response = await fetch(`${index.url.replace(/simple\/$/, "files/")}${name}`);
