@@ -298,8 +298,8 @@ class Plan:
     method: str
     reason: str
     args: list[str]
-    # A setup.cfg-only project needs a setup.py for PEP 517 front ends to build it.
-    needs_setup_py: bool = False
+    # Where a setup.cfg-only project needs a setup.py for PEP 517 front ends to build it.
+    setup_py_shim: Path | None = None
 
 
 def inline_metadata(script: Path) -> dict[str, object] | None:
@@ -336,6 +336,13 @@ def script_plan(script: Path, reason: str) -> Plan:
     return Plan(f"inline script metadata of {script.name}", reason, list(dependencies))
 
 
+def project_plan(directory: Path, target: str, name: str, method: str, reason: str) -> Plan:
+    """Install the project in directory (given to the installer as target), declared by the file name."""
+    declared_elsewhere = any((directory / other).exists() for other in ("pyproject.toml", "setup.py"))
+    shim = directory / "setup.py" if name == "setup.cfg" and not declared_elsewhere else None
+    return Plan(method, reason, [target], setup_py_shim=shim)
+
+
 def requested_plan(workdir: Path, setting: str) -> Plan | None:
     """The plan named by LAUNCHER_REQUIREMENTS, or None when it turns installation off."""
     if setting.lower() == "none":
@@ -347,7 +354,8 @@ def requested_plan(workdir: Path, setting: str) -> Plan | None:
     if path.suffix == ".py":
         return script_plan(path, reason)
     if path.name in PROJECT_FILES:
-        return Plan(f"project at {path.parent.relative_to(workdir)}", reason, [str(path.parent)])
+        method = f"project at {path.parent.relative_to(workdir)}"
+        return project_plan(path.parent, str(path.parent), path.name, method, reason)
     return Plan(setting, reason, ["-r", setting])
 
 
@@ -365,7 +373,7 @@ def detect(workdir: Path) -> Plan | None:
         if name in present:
             others = [other for other in ignored if other != name]
             note = f"; not used: {', '.join(others)}" if others else ""
-            return Plan(f"project ({name})", f"found {name}{note}", ["."], needs_setup_py=name == "setup.cfg")
+            return project_plan(workdir, ".", name, f"project ({name})", f"found {name}{note}")
     scripts = sorted(p for p in workdir.glob("*.py") if p.is_file() and inline_metadata(p) is not None)
     if len(scripts) > 1:
         names = ", ".join(p.name for p in scripts)
@@ -456,15 +464,15 @@ def pump(stream: IO[str], label: str, log: Log, lines: list[str]) -> None:
         lines.append(line.rstrip("\n"))
 
 
-def install(plan: Plan, log: Log) -> Path:
-    """Install the plan's requirements; returns the environment the job runs in."""
+def install(plan: Plan, log: Log, workdir: Path) -> Path:
+    """Install the plan's requirements from workdir; returns the environment the job runs in."""
     installer = os.environ.get(INSTALLER_SETTING, "uv").strip() or "uv"
     if installer not in INSTALLERS:
         raise LauncherError(EX_CONFIG, f"{INSTALLER_SETTING}={installer}: choose one of {', '.join(INSTALLERS)}")
     env = target_env(log)
-    if plan.needs_setup_py:
+    if plan.setup_py_shim:
         log.step("setup.cfg without setup.py or pyproject.toml: adding setup.py with `setup()` so that it builds")
-        Path("setup.py").write_text("from setuptools import setup\n\nsetup()\n")
+        plan.setup_py_shim.write_text("from setuptools import setup\n\nsetup()\n")
     command = install_command(installer, env, plan)
     log.step(f"run: {' '.join(command)}")
     started = time.monotonic()
@@ -472,7 +480,13 @@ def install(plan: Plan, log: Log) -> Path:
     err: list[str] = []
     try:
         process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=installer_env(), text=True, errors="replace"
+            command,
+            cwd=workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=installer_env(),
+            text=True,
+            errors="replace",
         )
     except OSError as error:
         raise LauncherError(EX_INSTALL, f"cannot start {command[0]} ({error.strerror})") from error
@@ -539,8 +553,7 @@ def main(argv: list[str]) -> int:
             say(f"nothing to install ({why})")
         else:
             log.step(f"detect: {plan.method} ({plan.reason})")
-            os.chdir(workdir)
-            env = install(plan, log)
+            env = install(plan, log, workdir)
         log.close()
         run(command, workdir, job_environment(env))
     except LauncherError as error:

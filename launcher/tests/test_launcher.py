@@ -277,3 +277,18 @@ def test_pip_settings_are_given_to_uv_too(launcher, monkeypatch):
     assert env["UV_INSECURE_HOST"] == "a b"
     assert env["SSL_CERT_FILE"] == "/ca.pem"
     assert env["UV_CACHE_DIR"] == "/cache/uv"
+
+
+@pytest.mark.parametrize(
+    ("files", "setting", "shim"),
+    [
+        ({"setup.cfg": ""}, "", "setup.py"),
+        ({"setup.cfg": "", "setup.py": ""}, "", None),
+        ({"pkg/setup.cfg": ""}, "pkg/setup.cfg", "pkg/setup.py"),
+        ({"pkg/setup.cfg": "", "pkg/pyproject.toml": ""}, "pkg/setup.cfg", None),
+    ],
+)
+def test_a_setup_cfg_only_project_gets_a_setup_py_shim(launcher, tmp_path, monkeypatch, files, setting, shim):
+    monkeypatch.setenv("LAUNCHER_REQUIREMENTS", setting)
+    plan = launcher.detect(write(tmp_path, files))
+    assert plan.setup_py_shim == (tmp_path / shim if shim else None)
