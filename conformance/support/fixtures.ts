@@ -16,14 +16,19 @@ export function tempDir(): Promise<string> {
   );
 }
 
-/** Write files (relative path to content) into a fresh folder and return it. */
-export async function tree(files: Record<string, string | Buffer>): Promise<string> {
-  const root = await tempDir();
+/** Write files (relative path to content) under root, making folders as needed. */
+export async function writeFiles(root: string, files: Record<string, string | Buffer>, mode = 0o644): Promise<void> {
   for (const [name, content] of Object.entries(files)) {
     const file = path.join(root, name);
     await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(file, content);
+    await writeFile(file, content, { mode });
   }
+}
+
+/** Write files (relative path to content) into a fresh folder and return it. */
+export async function tree(files: Record<string, string | Buffer>): Promise<string> {
+  const root = await tempDir();
+  await writeFiles(root, files);
   return root;
 }
 

@@ -12,7 +12,7 @@ import type Dockerode from "dockerode";
 import { GenericContainer, type StartedTestContainer, Wait } from "testcontainers";
 import { inject } from "vitest";
 import { demux, dockerode, FILE_LABEL, removeContainers, RUN_LABEL } from "./docker.js";
-import { tempDir } from "./fixtures.js";
+import { tempDir, writeFiles } from "./fixtures.js";
 
 export interface Job {
   image: string;
@@ -79,19 +79,13 @@ async function stage(job: Job): Promise<string[]> {
     entries.push("code");
   }
   if (job.inputs) {
-    for (const [name, content] of Object.entries(job.inputs)) {
-      const file = path.join(root, "inputs", name);
-      await mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
-      await writeFile(file, content, { mode: 0o644 });
-    }
+    await writeFiles(path.join(root, "inputs"), job.inputs);
     entries.push("inputs");
   }
   if (job.outputs) {
     await mkdir(path.join(root, "outputs"));
     await chmod(path.join(root, "outputs"), 0o777);
-    for (const [name, content] of Object.entries(job.outputs === true ? {} : job.outputs)) {
-      await writeFile(path.join(root, "outputs", name), content, { mode: 0o666 });
-    }
+    await writeFiles(path.join(root, "outputs"), job.outputs === true ? {} : job.outputs, 0o666);
     entries.push("outputs");
   }
   return entries.length ? [root, ...entries] : [];
