@@ -9,10 +9,15 @@ Standard library only: this runs before any of the job's requirements exist.
 
 from __future__ import annotations
 
+import bz2
 import datetime
+import errno
+import gzip
+import lzma
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -39,6 +44,14 @@ LOG_NAME = "requirements.log"
 # Limits on an extracted bundle.
 MAX_BYTES = int(os.environ.get("LAUNCHER_MAX_BYTES", str(1 << 30)))
 MAX_MEMBERS = int(os.environ.get("LAUNCHER_MAX_MEMBERS", "100000"))
+
+# Reading tar headers ahead of extraction (see survey()).
+TAR_BLOCK = 512
+ZERO_BLOCK = bytes(TAR_BLOCK)
+TAR_META_TYPES = (b"x", b"g", b"L", b"K")  # pax and GNU headers that describe the next member
+PAX_SIZE = re.compile(rb"(?:^|\n)\d+ size=(\d+)\n")
+COPY_BUFFER = 1 << 20
+OPENERS = {"tar": open, "gzip": gzip.open, "bzip2": bz2.open, "xz": lzma.open}
 
 # User settings: which requirements to install ("none" turns installation off), and with what.
 REQUIREMENTS_SETTING = "LAUNCHER_REQUIREMENTS"
@@ -76,6 +89,44 @@ EX_NOEXEC = 126
 EX_NOTFOUND = 127
 
 INSTALL_TAIL_LINES = 15
+# What an installer's error output means, first match wins: (pattern, exit code, what to tell the user).
+# The patterns are those of the pinned uv and pip (images/python/base_requirements.txt).
+INSTALL_FAILURES = (
+    (
+        r"Couldn't parse requirement|Invalid requirement",
+        EX_CONFIG,
+        "a requirement is not valid; fix the line shown above",
+    ),
+    (
+        r"tcp connect error|Connection refused|Failed to establish a new connection|dns error|"
+        r"Name or service not known|Temporary failure in name resolution",
+        EX_INSTALL,
+        "the package index {index} could not be reached; check PIP_INDEX_URL and the job's network",
+    ),
+    (
+        r"timed out|Read timed out",
+        EX_INSTALL,
+        "the package index {index} did not answer in time (PIP_TIMEOUT sets the limit in seconds)",
+    ),
+    (
+        r"was not found in the|No matching distribution found|Could not find a version",
+        EX_INSTALL,
+        "a requirement is not available from {index}",
+    ),
+    (
+        r"No solution found|ResolutionImpossible|conflicting dependencies",
+        EX_INSTALL,
+        "the requirements conflict; see the resolver's explanation above",
+    ),
+    (
+        r"Failed to build|build backend returned an error|subprocess-exited-with-error",
+        EX_INSTALL,
+        "building the project failed; see the build's error above",
+    ),
+)
+# uv's HTTP timeout when neither UV_HTTP_TIMEOUT nor PIP_TIMEOUT is set: pip's default,
+# instead of uv's 30 s, so that an index that stops answering fails within about a minute.
+DEFAULT_HTTP_TIMEOUT = "15"
 PEP723_BLOCK = re.compile(r"(?m)^# /// (?P<type>[a-zA-Z0-9-]+)$\s(?P<content>(^#(| .*)$\s)+)^# ///$")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
@@ -145,7 +196,11 @@ class Log:
 
     def close(self) -> None:
         if self.file is not None:
-            self.file.close()
+            try:
+                self.file.close()
+            except OSError as error:
+                say(f"cannot finish {OUTPUTS / LOG_NAME} ({error.strerror}); its last lines may be missing")
+            self.file = None
 
 
 # --- The code bundle -----------------------------------------------------------
@@ -157,15 +212,30 @@ def is_within(root: str, target: str) -> bool:
     return target == root or target.startswith(root + os.sep)
 
 
-def check_member(root: str, member: tarfile.TarInfo) -> str | None:
+def resolve(root: str, name: str, links: set[str]) -> str:
+    """Where member name lands under root.
+
+    Only links extracted earlier can redirect a path, and only a `..` step can
+    climb: a name with neither is resolved lexically, without touching the disk
+    (this keeps bundles of many small files fast). Anything else is resolved
+    against what is on disk.
+    """
+    relative = os.path.normpath(name)
+    parts = relative.split(os.sep)
+    if ".." in name.split("/") or any(os.sep.join(parts[: i + 1]) in links for i in range(len(parts))):
+        return os.path.realpath(os.path.join(root, name))
+    return os.path.join(root, relative)
+
+
+def check_member(root: str, member: tarfile.TarInfo, links: set[str]) -> str | None:
     """Why member may not be extracted under root (a resolved path), or None.
 
-    Paths are resolved against what is already on disk, so that a member cannot
-    reach outside through a symlink extracted before it.
+    links holds the members extracted so far that are links, so that a member
+    cannot reach outside through one of them.
     """
     if os.path.isabs(member.name):
         return "absolute path"
-    target = os.path.realpath(os.path.join(root, member.name))
+    target = resolve(root, member.name, links)
     if not is_within(root, target):
         return "path leaves the bundle"
     if member.isdev() or member.isfifo():
@@ -204,6 +274,82 @@ def sniff(path: Path) -> str:
     return "unknown"
 
 
+def header_number(field: bytes) -> int:
+    """A numeric tar header field: octal text, or GNU base-256 when the high bit is set."""
+    if field[0] & 0x80:
+        return int.from_bytes(field[1:], "big")
+    return int(field.strip(b"\0 ") or b"0", 8)
+
+
+def survey(source: Path, kind: str) -> None:
+    """Refuse a bundle over the caps from its headers alone, before anything is written.
+
+    A decompression bomb or a flood of tiny files is thus refused in the time it
+    takes to decompress it, without filling the disk. A damaged archive is left
+    for the extraction to report.
+    """
+    count = total = 0
+    try:
+        with OPENERS[kind](source, "rb") as stream:
+            pending_size: int | None = None
+            while len(header := stream.read(TAR_BLOCK)) == TAR_BLOCK and header != ZERO_BLOCK:
+                size = header_number(header[124:136])
+                stored = -(-size // TAR_BLOCK) * TAR_BLOCK
+                if header[156:157] in TAR_META_TYPES:
+                    data = stream.read(stored)
+                    if header[156:157] == b"x" and (match := PAX_SIZE.search(data[:size])):
+                        pending_size = int(match.group(1))
+                    continue
+                if pending_size is not None:
+                    size, pending_size = pending_size, None
+                    stored = -(-size // TAR_BLOCK) * TAR_BLOCK
+                count += 1
+                total += size
+                over_caps(source, count, total, header[:100].split(b"\0")[0].decode("utf-8", "replace"))
+                stream.seek(stored, os.SEEK_CUR)
+    except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError):
+        return
+
+
+def over_caps(source: Path, count: int, total: int, name: str) -> None:
+    if count > MAX_MEMBERS:
+        raise LauncherError(EX_BUNDLE, f"{source}: more than {MAX_MEMBERS} members (limit: LAUNCHER_MAX_MEMBERS)")
+    if total > MAX_BYTES:
+        raise LauncherError(
+            EX_BUNDLE, f"{source}: content exceeds {MAX_BYTES} bytes at {name!r} (limit: LAUNCHER_MAX_BYTES)"
+        )
+
+
+def write_file(archive: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> None:
+    """Write a regular member as a new file at path (a duplicate replaces, never writes through a link)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, member.mode & 0o7777)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, flags, member.mode & 0o7777)
+    except FileExistsError:
+        os.unlink(path)
+        fd = os.open(path, flags, member.mode & 0o7777)
+    try:
+        if member.size <= COPY_BUFFER:
+            # Small members are read in one go from the archive's own stream.
+            archive.fileobj.seek(member.offset_data)
+            data = archive.fileobj.read(member.size)
+            if len(data) != member.size:
+                raise tarfile.ReadError(f"unexpected end of data in {member.name!r}")
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        else:
+            with archive.extractfile(member) as source, os.fdopen(os.dup(fd), "wb") as file:
+                shutil.copyfileobj(source, file, COPY_BUFFER)
+        os.fchmod(fd, member.mode & 0o7777)
+        os.utime(fd, (member.mtime, member.mtime))
+    finally:
+        os.close(fd)
+
+
 def extract(source: Path, root: Path) -> None:
     """Extract the tar file source into root, member by member, refusing unsafe ones."""
     kind = sniff(source)
@@ -215,31 +361,37 @@ def extract(source: Path, root: Path) -> None:
         raise LauncherError(
             EX_BUNDLE, f"{source} is not a tar archive; make the bundle with: tar czf bundle.tgz -C DIR ."
         )
+    survey(source, kind)
     real_root = os.path.realpath(root)
+    links: set[str] = set()
     count = total = 0
+    member = None
     try:
         with BundleTar.open(source, mode="r:*") as archive:
             for member in archive:
                 count += 1
                 total += member.size
-                if count > MAX_MEMBERS:
-                    raise LauncherError(
-                        EX_BUNDLE, f"{source}: more than {MAX_MEMBERS} members (limit: LAUNCHER_MAX_MEMBERS)"
-                    )
-                if total > MAX_BYTES:
-                    raise LauncherError(
-                        EX_BUNDLE,
-                        f"{source}: content exceeds {MAX_BYTES} bytes at {member.name!r} (limit: LAUNCHER_MAX_BYTES)",
-                    )
-                reason = check_member(real_root, member)
+                over_caps(source, count, total, member.name)
+                reason = check_member(real_root, member, links)
                 if reason:
                     raise LauncherError(EX_BUNDLE, f"{source}: refused member {member.name!r}: {reason}")
                 member.mode = (member.mode & ~(stat.S_ISUID | stat.S_ISGID)) | (0o700 if member.isdir() else 0o600)
-                archive.extract(member, real_root, set_attrs=not member.issym())
-    except (tarfile.TarError, EOFError, zlib.error) as error:
+                if member.isreg() and not member.issparse():
+                    write_file(archive, member, os.path.join(real_root, os.path.normpath(member.name)))
+                else:
+                    archive.extract(member, real_root, set_attrs=not member.issym())
+                if member.issym() or member.islnk():
+                    links.add(os.path.normpath(member.name))
+    except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError) as error:
         raise LauncherError(EX_BUNDLE, f"{source}: {kind} archive is truncated or corrupt ({error})") from error
     except OSError as error:
-        raise LauncherError(EX_BUNDLE, f"{source}: extraction failed ({error})") from error
+        where = f" member {member.name!r}" if member is not None else ""
+        if error.errno == errno.ENOSPC:
+            raise LauncherError(
+                EX_BUNDLE,
+                f"{source}: no space left in {root} while extracting{where}; give the job a larger /tmp",
+            ) from error
+        raise LauncherError(EX_BUNDLE, f"{source}: cannot extract{where} ({error.strerror})") from error
     if count == 0:
         raise LauncherError(EX_BUNDLE, f"{source} is an empty archive; the bundle holds no files")
 
@@ -338,6 +490,12 @@ def script_plan(script: Path, reason: str) -> Plan:
 
 def project_plan(directory: Path, target: str, name: str, method: str, reason: str) -> Plan:
     """Install the project in directory (given to the installer as target), declared by the file name."""
+    pyproject = directory / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise LauncherError(EX_CONFIG, f"{pyproject.name} is not valid TOML ({error}); fix it") from error
     declared_elsewhere = any((directory / other).exists() for other in ("pyproject.toml", "setup.py"))
     shim = directory / "setup.py" if name == "setup.cfg" and not declared_elsewhere else None
     return Plan(method, reason, [target], setup_py_shim=shim)
@@ -430,6 +588,10 @@ def installer_env() -> dict[str, str]:
             env[uv_name] = env[pip_name]
     if env.get("PIP_FIND_LINKS") and not env.get("UV_FIND_LINKS"):
         env["UV_FIND_LINKS"] = ",".join(env["PIP_FIND_LINKS"].split())
+    for pip_name, uv_name in (("PIP_TIMEOUT", "UV_HTTP_TIMEOUT"), ("PIP_RETRIES", "UV_HTTP_RETRIES")):
+        if env.get(pip_name) and not env.get(uv_name):
+            env[uv_name] = env[pip_name]
+    env.setdefault("UV_HTTP_TIMEOUT", DEFAULT_HTTP_TIMEOUT)
     if env.get("PIP_CERT") and not env.get("SSL_CERT_FILE"):
         env["SSL_CERT_FILE"] = env["PIP_CERT"]
     if not env.get("UV_CACHE_DIR"):
@@ -456,6 +618,32 @@ def count_installed(installer: str, lines: list[str]) -> int:
         if installer == "pip" and line.startswith("Successfully installed "):
             return len(line.split()) - 2
     return 0
+
+
+def status(code: int) -> str:
+    """How a child process ended, in words."""
+    if code < 0:
+        name = signal.Signals(-code).name
+        hint = " (out of memory?)" if -code == signal.SIGKILL else ""
+        return f"was killed by {name}{hint}"
+    return f"exited {code}"
+
+
+def index_url() -> str:
+    """The package index in use, for messages, without any credentials in it."""
+    url = os.environ.get("UV_INDEX_URL") or os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple"
+    if is_true(os.environ.get("PIP_NO_INDEX")):
+        return "(no index: PIP_NO_INDEX is set)"
+    return re.sub(r"//[^/@]*@", "//", url)
+
+
+def explain_failure(lines: list[str]) -> tuple[int, str]:
+    """The exit code and the explanation for an installer's failure, from its output."""
+    text = "\n".join(lines)
+    for pattern, code, hint in INSTALL_FAILURES:
+        if re.search(pattern, text):
+            return code, hint.format(index=index_url())
+    return EX_INSTALL, "see the installer's error above"
 
 
 def pump(stream: IO[str], label: str, log: Log, lines: list[str]) -> None:
@@ -506,7 +694,8 @@ def install(plan: Plan, log: Log, workdir: Path) -> Path:
         for line in (err or out)[-INSTALL_TAIL_LINES:]:
             print(line, file=sys.stderr)
         where = f"; full output in {OUTPUTS / LOG_NAME}" if log.file else ""
-        raise LauncherError(EX_INSTALL, f"installing {plan.method} failed ({installer} exited {code}){where}")
+        exit_code, hint = explain_failure(err + out)
+        raise LauncherError(exit_code, f"installing {plan.method} failed ({installer} {status(code)}): {hint}{where}")
     say(
         f"installed {plan.method} with {installer}: {count_installed(installer, out + err)} packages in {elapsed:.1f} s"
     )

@@ -94,7 +94,9 @@ describe("python: installing requirements", () => {
     expect(job.stdout).toBe("");
     expect(job.stderr).toMatch(/does-not-exist/);
     const lines = job.stderr.trimEnd().split("\n");
-    expect(lines.at(-1)).toBe("launcher: installing requirements.txt failed (uv exited 1); full output in /outputs/requirements.log");
+    expect(lines.at(-1)).toBe(
+      `launcher: installing requirements.txt failed (uv exited 1): a requirement is not available from ${index.url}; full output in /outputs/requirements.log`,
+    );
   });
 });
 

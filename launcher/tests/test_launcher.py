@@ -85,6 +85,47 @@ def test_refuses_writing_through_a_symlink_extracted_earlier(launcher, tmp_path)
     assert not (tmp_path / "evil").exists()
 
 
+def test_refuses_a_link_that_climbs_out_once_a_later_link_exists(launcher, tmp_path):
+    # x -> y/.. is inside while y is missing; once y -> . exists, x/evil would land beside the root.
+    root = tmp_path / "root"
+    root.mkdir()
+    bundle = make_tar(tmp_path / "code", [link("x", "y/.."), link("y", "."), file("x/evil")])
+    with pytest.raises(launcher.LauncherError, match="'x/evil': path leaves the bundle"):
+        launcher.extract(bundle, root)
+    assert not (tmp_path / "evil").exists()
+
+
+def test_a_duplicate_member_replaces_the_earlier_one_and_never_writes_through_a_link(launcher, tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    members = [
+        file("a.txt", b"A"),
+        link("b.txt", "a.txt"),
+        file("b.txt", b"B"),
+        file("c.txt", b"1"),
+        file("c.txt", b"2"),
+    ]
+    launcher.extract(make_tar(tmp_path / "code", members), root)
+    assert [(root / name).read_bytes() for name in ("a.txt", "b.txt", "c.txt")] == [b"A", b"B", b"2"]
+    assert not (root / "b.txt").is_symlink()
+
+
+@pytest.mark.parametrize(
+    ("cap", "value", "message"),
+    [("MAX_MEMBERS", 3, "more than 3 members"), ("MAX_BYTES", 100, "content exceeds 100 bytes at 'f1'")],
+)
+def test_a_bundle_over_a_cap_is_refused_before_anything_is_written(
+    launcher, tmp_path, monkeypatch, cap, value, message
+):
+    monkeypatch.setattr(launcher, cap, value)
+    bundle = make_tar(tmp_path / "code", [file(f"f{i}", b"x" * 60) for i in range(5)])
+    root = tmp_path / "root"
+    root.mkdir()
+    with pytest.raises(launcher.LauncherError, match=message):
+        launcher.extract(bundle, root)
+    assert list(root.iterdir()) == []
+
+
 def test_links_inside_the_bundle_are_kept(launcher, tmp_path):
     bundle = make_tar(tmp_path / "code", [file("data/a.txt", b"A"), link("a.txt", "data/a.txt")])
     root = tmp_path / "root"
@@ -292,3 +333,46 @@ def test_a_setup_cfg_only_project_gets_a_setup_py_shim(launcher, tmp_path, monke
     monkeypatch.setenv("LAUNCHER_REQUIREMENTS", setting)
     plan = launcher.detect(write(tmp_path, files))
     assert plan.setup_py_shim == (tmp_path / shim if shim else None)
+
+
+@pytest.mark.parametrize(
+    ("output", "code", "hint"),
+    [
+        ("error: Couldn't parse requirement in `requirements.txt` at position 0", 78, "is not valid"),
+        ("Invalid requirement: 'x>>=1'", 78, "is not valid"),
+        ("  cause: tcp connect error\n  cause: Connection refused (os error 111)", 69, "could not be reached"),
+        ("  cause: operation timed out", 69, "did not answer in time"),
+        ("  cause: Because nosuchpkg was not found in the package registry", 69, "is not available from"),
+        ("error: No solution found when resolving dependencies", 69, "requirements conflict"),
+        ("error: Failed to build `x @ file:///tmp/job`", 69, "building the project failed"),
+        ("something new", 69, "see the installer's error above"),
+    ],
+)
+def test_install_failures_are_explained(launcher, output, code, hint):
+    assert launcher.explain_failure(output.split("\n"))[0] == code
+    assert hint in launcher.explain_failure(output.split("\n"))[1]
+
+
+def test_credentials_never_appear_in_messages(launcher, monkeypatch):
+    monkeypatch.delenv("UV_INDEX_URL", raising=False)
+    monkeypatch.delenv("PIP_NO_INDEX", raising=False)
+    monkeypatch.setenv("PIP_INDEX_URL", "https://user:s3cret@index.example/simple/")
+    assert launcher.index_url() == "https://index.example/simple/"
+
+
+def test_timeouts_and_retries_are_given_to_uv(launcher, monkeypatch):
+    monkeypatch.delenv("UV_HTTP_TIMEOUT", raising=False)
+    monkeypatch.delenv("UV_HTTP_RETRIES", raising=False)
+    monkeypatch.delenv("PIP_TIMEOUT", raising=False)
+    assert launcher.installer_env()["UV_HTTP_TIMEOUT"] == launcher.DEFAULT_HTTP_TIMEOUT
+    monkeypatch.setenv("PIP_TIMEOUT", "3")
+    monkeypatch.setenv("PIP_RETRIES", "1")
+    env = launcher.installer_env()
+    assert (env["UV_HTTP_TIMEOUT"], env["UV_HTTP_RETRIES"]) == ("3", "1")
+
+
+def test_a_malformed_pyproject_is_a_config_error(launcher, tmp_path, monkeypatch):
+    monkeypatch.delenv("LAUNCHER_REQUIREMENTS", raising=False)
+    with pytest.raises(launcher.LauncherError, match=r"pyproject.toml is not valid TOML \(.*line 1") as error:
+        launcher.detect(write(tmp_path, {"pyproject.toml": "[project\nname = 'x'\n"}))
+    assert error.value.code == launcher.EX_CONFIG
