@@ -72,6 +72,10 @@ UNSUPPORTED_FILES = {
 }
 SUPPORTED = "requirements.txt, pyproject.toml, setup.py or setup.cfg, or one .py file with PEP 723 inline metadata"
 
+# A lone file in a /code directory with one of these names is taken as the bundle,
+# even when its content is not a tar archive (which is then refused).
+ARCHIVE_SUFFIXES = (".tar", ".tgz", ".tar.gz", ".tbz2", ".tar.bz2", ".txz", ".tar.xz", ".zip")
+
 # Entries that archivers add beside the real content, ignored when deciding
 # whether the bundle sits under one top-level directory.
 IGNORED_TOP_LEVEL = frozenset({"__MACOSX", ".DS_Store"})
@@ -423,6 +427,11 @@ def copy_directory(source: Path, root: Path) -> None:
         raise LauncherError(EX_BUNDLE, f"cannot copy the bundle directory {source} ({error})") from error
 
 
+def is_bundle_file(path: Path) -> bool:
+    """Whether a lone file in a /code directory is the bundle: an archive by content or by name."""
+    return sniff(path) != "unknown" or path.name.lower().endswith(ARCHIVE_SUFFIXES)
+
+
 def prepare_bundle() -> Path:
     """Put the bundle in a writable working directory and return where the job runs."""
     root = make_dir(WORKDIR)
@@ -431,7 +440,7 @@ def prepare_bundle() -> Path:
         return root
     if CODE.is_dir():
         entries = list(CODE.iterdir())
-        if len(entries) == 1 and entries[0].is_file() and sniff(entries[0]) not in ("unknown", "zip"):
+        if len(entries) == 1 and entries[0].is_file() and is_bundle_file(entries[0]):
             extract(entries[0], root)
         else:
             copy_directory(CODE, root)

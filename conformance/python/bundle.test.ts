@@ -8,9 +8,6 @@ import { launch, launcherLines, runPython } from "../support/python.js";
 const showCwd = launch("python", "-c", "import os; print(os.getcwd(), sorted(os.listdir()))");
 const hello = { "main.py": 'print("hello from the bundle")\n' };
 
-/** Where a refused bundle may leave traces: the copied-in /code and the extraction root. */
-const insideRoot = (changed: string) => ["/code", "/tmp", "/tmp/job"].includes(changed) || changed.startsWith("/tmp/job/");
-
 async function plainTar(files: Record<string, string>): Promise<Buffer> {
   const root = await tree(files);
   const out = path.join(await tempDir(), "bundle.tar");
@@ -77,53 +74,9 @@ describe("python: the code bundle", () => {
     expect(job.stdout).toBe("hello from the bundle\n");
     expect(job.exitCode).toBe(0);
   });
-
-  it.each([
-    ["a zip file", () => Promise.resolve(Buffer.from("PK\x03\x04\x14\x00\x00\x00rest of a zip")), /\/code is a zip archive; bundles are tar files/],
-    ["a text file", () => Promise.resolve(Buffer.from("print('hi')\n")), /\/code is not a tar archive/],
-    ["a truncated gzip stream", async () => (await tgz(hello)).subarray(0, 30), /gzip archive is truncated or corrupt/],
-    ["an archive with no members", () => scenarioTar("empty"), /\/code is an empty archive; the bundle holds no files/],
-  ])("L1.6 %s at /code is refused (65) before anything runs", async (_, make, message) => {
-    const job = await runPython({ code: await make(), command: launch("echo", "ran") });
-    expect(job.exitCode).toBe(65);
-    expect(launcherLines(job.stderr)).toEqual([expect.stringMatching(message)]);
-    expect(job.stdout).toBe("");
-  });
 });
 
 describe("python: safe extraction", () => {
-  it.each([
-    ["absolute", "'/tmp/escaped-absolute': absolute path"],
-    ["traversal", "'../escaped-traversal': path leaves the bundle"],
-    ["symlink-escape", "'link': symlink to absolute path '/tmp'"],
-    ["symlink-dotdot", "'up': symlink to '..' points outside the bundle"],
-    ["hardlink-escape", "'passwd': hardlink to '../../etc/passwd' points outside the bundle"],
-    ["device", "'null': device or FIFO"],
-    ["fifo", "'pipe': device or FIFO"],
-  ])("L2.1 %s member is refused (65), named, and nothing lands outside the root", async (scenario, reason) => {
-    const job = await runPython({ code: await scenarioTar(scenario), command: launch("echo", "ran") });
-    expect(job.exitCode).toBe(65);
-    expect(launcherLines(job.stderr)).toEqual([`launcher: /code: refused member ${reason}`]);
-    expect(job.stdout).toBe("");
-    expect(job.changes.filter((changed) => !insideRoot(changed))).toEqual([]);
-  });
-
-  it("L2.2 setuid and setgid bits are dropped and archive owners are not applied", async () => {
-    const job = await runPython({ code: await scenarioTar("setuid"), command: launch("stat", "-c", "%a %u", "tool") });
-    expect(job.stdout).toBe("755 0\n");
-    expect(job.exitCode).toBe(0);
-  });
-
-  it.each([
-    ["members", { LAUNCHER_MAX_MEMBERS: "5" }, /more than 5 members \(limit: LAUNCHER_MAX_MEMBERS\)/],
-    ["bytes", { LAUNCHER_MAX_BYTES: "1000" }, /content exceeds 1000 bytes at '.*' \(limit: LAUNCHER_MAX_BYTES\)/],
-  ])("L2.3 a bundle over the cap on %s is refused (65)", async (_, env, message) => {
-    const files = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`f${i}.txt`, "x".repeat(300)]));
-    const job = await runPython({ code: await tgz(files), env, command: launch("echo", "ran") });
-    expect(job.exitCode).toBe(65);
-    expect(launcherLines(job.stderr)).toEqual([expect.stringMatching(message)]);
-  });
-
   it("L2.4 symlinks and hardlinks inside the bundle are extracted", async () => {
     const job = await runPython({ code: await scenarioTar("links-inside"), command: launch("cat", "sym.txt", "hard.txt") });
     expect(job.stdout).toBe("A\nA\n");

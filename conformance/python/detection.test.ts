@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tgz } from "../support/fixtures.js";
 import { type PackageIndex, startPackageIndex } from "../support/package-index.js";
+import { backends, project } from "../support/projects.js";
 import { launch, launcherLines, runPython, usingIndex } from "../support/python.js";
 
 let index: PackageIndex;
@@ -11,37 +12,6 @@ afterAll(() => index?.close());
 
 const sayHello = launch("python", "-c", "import greeting; print(greeting.hello())");
 const requestLog = (outputs: Record<string, Buffer>) => outputs["requirements.log"]?.toString() ?? "";
-
-/** A project named jobtool with a console script, built by the given PEP 517 back end. */
-const backends: Record<string, { requires: string; backend: string; extra?: string }> = {
-  setuptools: { requires: "setuptools", backend: "setuptools.build_meta" },
-  hatchling: { requires: "hatchling", backend: "hatchling.build" },
-  "poetry-core": { requires: "poetry-core", backend: "poetry.core.masonry.api" },
-  flit: { requires: "flit_core", backend: "flit_core.buildapi" },
-  pdm: { requires: "pdm-backend", backend: "pdm.backend" },
-};
-
-function project(name: string): Record<string, string> {
-  const { requires, backend } = backends[name]!;
-  return {
-    "pyproject.toml": [
-      "[build-system]",
-      `requires = ["${requires}"]`,
-      `build-backend = "${backend}"`,
-      "",
-      "[project]",
-      'name = "jobtool"',
-      'version = "0.1.0"',
-      'description = "A job built as a project"',
-      'dependencies = ["greeting==1.0.0"]',
-      "",
-      "[project.scripts]",
-      'jobtool = "jobtool:main"',
-      "",
-    ].join("\n"),
-    "jobtool/__init__.py": '"""A job built as a project."""\nimport greeting\n\ndef main():\n    print("jobtool:", greeting.hello())\n',
-  };
-}
 
 describe("python: detecting the requirements method", () => {
   it("L3.1 requirements.txt is installed as pip reads it: -r, markers, and an sdist with a C extension", async () => {

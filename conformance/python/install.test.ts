@@ -159,7 +159,7 @@ describe("python: installing through a TLS-intercepting proxy", () => {
   beforeAll(async () => {
     const { ca: proxyCa, key, cert } = await proxyCertificates();
     ca = proxyCa;
-    secure = await startPackageIndex({ key, cert });
+    secure = await startPackageIndex({ tls: { key, cert } });
   });
   afterAll(() => secure?.close());
 

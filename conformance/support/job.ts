@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { chmod, cp, mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { Readable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { create as createTar, Parser } from "tar";
 import type Dockerode from "dockerode";
@@ -45,6 +45,13 @@ export class JobContainer extends GenericContainer {
     this.hostConfig.ReadonlyRootfs = true;
     return this;
   }
+
+  /** A memory limit with no swap beyond it, as `--memory N --memory-swap N`. */
+  withMemoryLimit(bytes: number): this {
+    this.hostConfig.Memory = bytes;
+    this.hostConfig.MemorySwap = bytes;
+    return this;
+  }
 }
 
 export interface JobResult {
@@ -57,6 +64,8 @@ export interface JobResult {
   outputs: Record<string, Buffer>;
   /** Paths the job added, changed or deleted in the container's filesystem (`docker diff`). */
   changes: string[];
+  /** Whether the engine reports the kernel's OOM killer ended the job. */
+  oomKilled: boolean;
 }
 
 const DEFAULT_TIMEOUT_MS = 120_000;
@@ -145,6 +154,7 @@ export async function runJob(job: Job): Promise<JobResult> {
     }
     const outputs = job.outputs ? await readTar(await started.copyArchiveFromContainer("/outputs"), "outputs/") : {};
     const changes = ((await handle.changes()) ?? []).map((change: { Path: string }) => change.Path);
+    const { State } = await handle.inspect();
     return {
       exitCode: (outcome as { StatusCode: number }).StatusCode,
       stdout: logs.stdout.toString(),
@@ -153,8 +163,49 @@ export async function runJob(job: Job): Promise<JobResult> {
       stderrBytes: logs.stderr,
       outputs,
       changes,
+      oomKilled: State.OOMKilled,
     };
   } finally {
     if (started) await docker.getContainer(started.getId()).remove({ force: true, v: true });
+  }
+}
+
+export interface StreamedJob {
+  image: string;
+  command: string[];
+  memoryBytes: number;
+  /** Receives the job's stdout as it comes, chunk by chunk. */
+  onStdout: (chunk: Buffer) => void;
+  timeoutMs?: number;
+}
+
+/** Run a job whose stdout is too large to keep: attached before it starts, as `docker run` does,
+ * with no log driver, so that every byte streams through and none is stored. Returns the exit
+ * code and stderr. */
+export async function streamJob(job: StreamedJob): Promise<{ exitCode: number; stderr: string }> {
+  const docker = await dockerode();
+  const container = await docker.createContainer({
+    Image: job.image,
+    Cmd: job.command,
+    Labels: { [RUN_LABEL]: inject("runLabel"), [FILE_LABEL]: fileId },
+    HostConfig: { LogConfig: { Type: "none", Config: {} }, Memory: job.memoryBytes, MemorySwap: job.memoryBytes },
+  });
+  try {
+    const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+    const stderr: Buffer[] = [];
+    const stdout = new Writable({ write: (chunk: Buffer, _, done) => (job.onStdout(chunk), done()) });
+    container.modem.demuxStream(stream, stdout, new Writable({ write: (chunk: Buffer, _, done) => (stderr.push(chunk), done()) }));
+    const ended = new Promise((resolve) => stream.on("end", resolve));
+    await container.start();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), job.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    });
+    const outcome = await Promise.race([container.wait(), timedOut]).finally(() => clearTimeout(timer));
+    if (outcome === "timeout") throw new Error(`job did not end within ${job.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`);
+    await ended;
+    return { exitCode: (outcome as { StatusCode: number }).StatusCode, stderr: Buffer.concat(stderr).toString() };
+  } finally {
+    await container.remove({ force: true, v: true });
   }
 }

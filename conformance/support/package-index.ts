@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { createServer as createHttpServer, type RequestListener, type Server } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, createServer as createNetServer, type Socket } from "node:net";
 import path from "node:path";
 import { execa } from "execa";
 import { fixturesDir, tempDir } from "./fixtures.js";
@@ -43,9 +43,15 @@ export async function proxyCertificates(): Promise<{ ca: string; key: string; ce
   return { ca: ca!, key: key!, cert: cert! };
 }
 
-/** Make the fixture distributions, then serve them beside the committed build back ends
- * (over HTTPS when given a key and certificate). */
-export async function startPackageIndex(tls?: { key: string; cert: string }): Promise<PackageIndex> {
+export interface IndexOptions {
+  /** Serve over HTTPS with this key and certificate. */
+  tls?: { key: string; cert: string };
+  /** Hold every response this long before answering (a slow index). */
+  delayMs?: number;
+}
+
+/** Make the fixture distributions, then serve them beside the committed build back ends. */
+export async function startPackageIndex({ tls, delayMs = 0 }: IndexOptions = {}): Promise<PackageIndex> {
   const made = await tempDir();
   await execa("python3", [path.join(fixturesDir, "make_dists.py"), made]);
   const files = new Map<string, Buffer>();
@@ -58,7 +64,7 @@ export async function startPackageIndex(tls?: { key: string; cert: string }): Pr
   for (const name of files.keys()) projects.set(projectOf(name), [...(projects.get(projectOf(name)) ?? []), name]);
 
   const requests: string[] = [];
-  const handle: RequestListener = (request, response) => {
+  const answer: RequestListener = (request, response) => {
     const url = request.url ?? "/";
     requests.push(url);
     const page = (body: string) => {
@@ -82,6 +88,10 @@ export async function startPackageIndex(tls?: { key: string; cert: string }): Pr
       response.writeHead(404).end("not found\n");
     }
   };
+  const handle: RequestListener = (request, response) => {
+    if (delayMs) setTimeout(() => answer(request, response), delayMs);
+    else answer(request, response);
+  };
   const server: Server = tls ? createHttpsServer(tls, handle) : createHttpServer(handle);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
@@ -89,5 +99,26 @@ export async function startPackageIndex(tls?: { key: string; cert: string }): Pr
     url: `${tls ? "https" : "http"}://127.0.0.1:${port}/simple/`,
     requests,
     close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** An index that accepts connections and never answers. */
+export async function startSilentIndex(): Promise<PackageIndex> {
+  const sockets = new Set<Socket>();
+  const requests: string[] = [];
+  const server = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.once("data", (data) => requests.push(data.toString().split(" ")[1] ?? ""));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/simple/`,
+    requests,
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
   };
 }

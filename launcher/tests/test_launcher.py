@@ -376,3 +376,30 @@ def test_a_malformed_pyproject_is_a_config_error(launcher, tmp_path, monkeypatch
     with pytest.raises(launcher.LauncherError, match=r"pyproject.toml is not valid TOML \(.*line 1") as error:
         launcher.detect(write(tmp_path, {"pyproject.toml": "[project\nname = 'x'\n"}))
     assert error.value.code == launcher.EX_CONFIG
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("bundle.tgz", b"PK\x03\x04 a zip", "is a zip archive"),
+        ("bundle.tar.gz", b"plain text", "is not a tar archive"),
+        ("upload", b"PK\x03\x04 a zip", "is a zip archive"),
+    ],
+)
+def test_a_lone_file_in_a_code_directory_that_is_not_a_tar_is_refused(
+    launcher, tmp_path, monkeypatch, name, content, message
+):
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / name).write_bytes(content)
+    monkeypatch.setattr(launcher, "CODE", tmp_path / "code")
+    monkeypatch.setattr(launcher, "WORKDIR", tmp_path / "job")
+    with pytest.raises(launcher.LauncherError, match=message):
+        launcher.prepare_bundle()
+
+
+def test_a_lone_data_file_in_a_code_directory_is_copied(launcher, tmp_path, monkeypatch):
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "main.py").write_text("print(1)\n")
+    monkeypatch.setattr(launcher, "CODE", tmp_path / "code")
+    monkeypatch.setattr(launcher, "WORKDIR", tmp_path / "job")
+    assert (launcher.prepare_bundle() / "main.py").read_text() == "print(1)\n"
