@@ -97,9 +97,14 @@ INSTALL_TAIL_LINES = 15
 # The patterns are those of the pinned uv and pip (images/python/base_requirements.txt).
 INSTALL_FAILURES = (
     (
-        r"Couldn't parse requirement|Invalid requirement",
+        r"Couldn't parse requirement|Invalid requirement|Invalid marker|expected '-c', '-e', '-r' or the start",
         EX_CONFIG,
         "a requirement is not valid; fix the line shown above",
+    ),
+    (
+        r"File not found: `|Could not open requirements file|Error parsing included file",
+        EX_CONFIG,
+        "a file named in the requirements is missing from the bundle",
     ),
     (
         r"tcp connect error|Connection refused|Failed to establish a new connection|dns error|"

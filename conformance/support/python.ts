@@ -10,7 +10,7 @@ export const launch = (...command: string[]): string[] => ["/build/launcher.py",
 export const runPython = (job: Omit<Job, "image">): Promise<JobResult> => runJob({ image: pythonImage(), ...job });
 
 /** Settings that point a job at the suite's package index (over host networking). */
-export function usingIndex(index: PackageIndex, job: Omit<Job, "image">): Omit<Job, "image"> {
+export function usingIndex(index: Pick<PackageIndex, "url">, job: Omit<Job, "image">): Omit<Job, "image"> {
   const configure = job.configure;
   return {
     ...job,

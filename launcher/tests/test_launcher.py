@@ -340,6 +340,7 @@ def test_a_setup_cfg_only_project_gets_a_setup_py_shim(launcher, tmp_path, monke
     [
         ("error: Couldn't parse requirement in `requirements.txt` at position 0", 78, "is not valid"),
         ("Invalid requirement: 'x>>=1'", 78, "is not valid"),
+        ("error: File not found: `other.txt`", 78, "missing from the bundle"),
         ("  cause: tcp connect error\n  cause: Connection refused (os error 111)", 69, "could not be reached"),
         ("  cause: operation timed out", 69, "did not answer in time"),
         ("  cause: Because nosuchpkg was not found in the package registry", 69, "is not available from"),
