@@ -40,34 +40,34 @@ interface Failure {
 
 const failures: Failure[] = [
   {
-    name: "a package that does not exist",
+    name: "L4.5 a package that does not exist",
     files: { "requirements.txt": "does-not-exist==1.0\n" },
     exitCode: 69,
     message: /^launcher: installing requirements.txt failed \(uv exited 1\): a requirement is not available from http:\/\/127\.0\.0\.1:\d+\/simple\/$/,
     shows: "does-not-exist",
   },
   {
-    name: "conflicting pins",
+    name: "L4.5 conflicting pins",
     files: { "requirements.txt": "greeting==1.0.0\ngreeting==2.0.0\n" },
     exitCode: 69,
     message: /: the requirements conflict; see the resolver's explanation above$/,
     shows: "greeting==1.0.0 and greeting==2.0.0",
   },
   {
-    name: "a dependency that conflicts with a pin",
+    name: "L4.5 a dependency that conflicts with a pin",
     files: { "requirements.txt": "needs-greeting-one==1.0.0\ngreeting==2.0.0\n" },
     exitCode: 69,
     message: /: the requirements conflict; see the resolver's explanation above$/,
   },
   {
-    name: "a syntax error in requirements.txt",
+    name: "L4.5 a syntax error in requirements.txt",
     files: { "requirements.txt": "greeting[extra\n" },
     exitCode: 78,
     message: /^launcher: installing requirements.txt failed \(uv exited 2\): a requirement is not valid; fix the line shown above$/,
     shows: "greeting[extra",
   },
   {
-    name: "a syntax error in requirements.txt, with pip",
+    name: "L4.5 a syntax error in requirements.txt, with pip",
     files: { "requirements.txt": "=greeting\n" },
     env: { LAUNCHER_INSTALLER: "pip" },
     exitCode: 78,
@@ -75,34 +75,34 @@ const failures: Failure[] = [
     shows: "=greeting",
   },
   {
-    name: "requirements.txt naming a file the bundle lacks",
+    name: "L4.5 requirements.txt naming a file the bundle lacks",
     files: { "requirements.txt": "-r other.txt\n" },
     exitCode: 78,
     message: /: a file named in the requirements is missing from the bundle$/,
     shows: "other.txt",
   },
   {
-    name: "a malformed pyproject.toml",
+    name: "L4.5 a malformed pyproject.toml",
     files: { "pyproject.toml": "[project\nname = 'x'\n" },
     exitCode: 78,
     message: /^launcher: pyproject.toml is not valid TOML \(.*at line 1, column 9\)\); fix it$/,
   },
   {
-    name: "a pyproject.toml whose build fails",
+    name: "L4.5 a pyproject.toml whose build fails",
     files: failingBuild,
     exitCode: 69,
     message: /^launcher: installing project \(pyproject.toml\) failed \(uv exited 1\): building the project failed; see the build's error above$/,
     shows: "boom in setup.py",
   },
   {
-    name: "an installer that is not supported",
+    name: "L4.5 an installer that is not supported",
     files: { "requirements.txt": "greeting==1.0.0\n" },
     env: { LAUNCHER_INSTALLER: "conda" },
     exitCode: 78,
     message: /^launcher: LAUNCHER_INSTALLER=conda: choose one of uv, pip$/,
   },
   {
-    name: "an index that refuses connections",
+    name: "L4.6 an index that refuses connections",
     files: { "requirements.txt": "greeting==1.0.0\n" },
     index: "refusing",
     exitCode: 69,
@@ -110,7 +110,7 @@ const failures: Failure[] = [
     within: 60,
   },
   {
-    name: "an index that refuses connections, with pip",
+    name: "L4.6 an index that refuses connections, with pip",
     files: { "requirements.txt": "greeting==1.0.0\n" },
     index: "refusing",
     env: { LAUNCHER_INSTALLER: "pip" },
@@ -119,7 +119,7 @@ const failures: Failure[] = [
     within: 60,
   },
   {
-    name: "an index that never answers, with PIP_TIMEOUT=2 and PIP_RETRIES=1",
+    name: "L4.6 an index that never answers, with PIP_TIMEOUT=2 and PIP_RETRIES=1",
     files: { "requirements.txt": "greeting==1.0.0\n" },
     index: "silent",
     env: { PIP_TIMEOUT: "2", PIP_RETRIES: "1" },
@@ -130,7 +130,7 @@ const failures: Failure[] = [
 ];
 
 describe("python faults: requirements", () => {
-  it.each(failures)("L4.5 $name: exit $exitCode, one line that says why", async (row) => {
+  it.each(failures)("$name: exit $exitCode, one line that says why", async (row) => {
     const index = row.index === "refusing" ? { url: REFUSING_INDEX } : indexes[row.index ?? "fixture"];
     const started = performance.now();
     const job = await runPython(
