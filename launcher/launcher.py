@@ -727,17 +727,42 @@ def job_environment(env: Path) -> dict[str, str]:
     return environment
 
 
+def interpreter(path: str) -> str | None:
+    """The interpreter named on a script's #! line, or None."""
+    try:
+        with open(path, "rb") as file:
+            first = file.readline(256)
+    except OSError:
+        return None
+    if not first.startswith(b"#!"):
+        return None
+    words = first[2:].split()
+    return words[0].decode("utf-8", "replace") if words else None
+
+
 def run(command: list[str], workdir: Path, environment: dict[str, str]) -> None:
     """Hand this process over to the user's command (it keeps the PID, signals and exit code)."""
     os.chdir(workdir)
+    name = command[0]
     try:
-        os.execvpe(command[0], command, environment)
+        os.execvpe(name, command, environment)
     except FileNotFoundError as error:
-        raise LauncherError(EX_NOTFOUND, f"command not found: {command[0]!r}") from error
+        # A file that exists but cannot be found to run has a #! line naming a missing interpreter.
+        if os.sep in name and os.path.isfile(name) and (program := interpreter(name)):
+            raise LauncherError(
+                EX_NOEXEC, f"cannot run {name!r}: its interpreter {program!r} (from its #! line) does not exist"
+            ) from error
+        where = "" if os.sep in name else " on PATH"
+        raise LauncherError(EX_NOTFOUND, f"command not found{where}: {name!r}") from error
     except PermissionError as error:
-        raise LauncherError(EX_NOEXEC, f"command not executable: {command[0]!r}") from error
+        what = (
+            "is a directory"
+            if os.path.isdir(name)
+            else "is not executable (chmod +x it, or run it with its interpreter)"
+        )
+        raise LauncherError(EX_NOEXEC, f"command {name!r} {what}") from error
     except OSError as error:
-        raise LauncherError(EX_NOEXEC, f"cannot run {command[0]!r}: {error.strerror}") from error
+        raise LauncherError(EX_NOEXEC, f"cannot run {name!r}: {error.strerror}") from error
 
 
 def main(argv: list[str]) -> int:

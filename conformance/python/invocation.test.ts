@@ -59,13 +59,13 @@ describe("python: the launcher's own failures", () => {
     {
       name: "command not executable",
       code: 126,
-      message: /command not executable: '\.\/run\.sh'/,
+      message: /command '\.\/run\.sh' is not executable \(chmod \+x it/,
       job: async () => ({ code: await notExecutable(), command: launch("./run.sh") }),
     },
     {
       name: "command not found",
       code: 127,
-      message: /command not found: 'no-such-command'/,
+      message: /command not found on PATH: 'no-such-command'/,
       job: async () => ({ command: launch("no-such-command") }),
     },
   ])("L7.1 $name: exit $code and one launcher: line, no traceback", async ({ code, message, job }) => {

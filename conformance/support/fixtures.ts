@@ -1,5 +1,5 @@
 // Test-time fixtures: temporary folders and code bundles made with tar.
-import { mkdir, writeFile, readFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { create as createTar } from "tar";
 import { execa } from "execa";
@@ -32,9 +32,11 @@ export async function tree(files: Record<string, string | Buffer>): Promise<stri
   return root;
 }
 
-/** A gzip-compressed tar of the given files, as `tar czf bundle.tgz .` makes it. */
-export async function tgz(files: Record<string, string | Buffer>): Promise<Buffer> {
+/** A gzip-compressed tar of the given files, as `tar czf bundle.tgz .` makes it;
+ * the files named in executable get mode 755. */
+export async function tgz(files: Record<string, string | Buffer>, executable: string[] = []): Promise<Buffer> {
   const root = await tree(files);
+  await Promise.all(executable.map((name) => chmod(path.join(root, name), 0o755)));
   const out = path.join(await tempDir(), "bundle.tgz");
   await createTar({ cwd: root, gzip: true, portable: true, file: out }, ["."]);
   return readFile(out);

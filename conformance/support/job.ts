@@ -179,10 +179,10 @@ export interface StreamedJob {
   timeoutMs?: number;
 }
 
-/** Run a job whose stdout is too large to keep: attached before it starts, as `docker run` does,
- * with no log driver, so that every byte streams through and none is stored. Returns the exit
- * code and stderr. */
-export async function streamJob(job: StreamedJob): Promise<{ exitCode: number; stderr: string }> {
+/** Run a job attached before it starts, as `docker run` does, with no log driver: every byte
+ * of its output streams through unaltered and none is stored (the engine's json-file logs
+ * would replace bytes that are not UTF-8). Returns the exit code and stderr. */
+export async function streamJob(job: StreamedJob): Promise<{ exitCode: number; stderr: Buffer }> {
   const docker = await dockerode();
   const container = await docker.createContainer({
     Image: job.image,
@@ -204,7 +204,7 @@ export async function streamJob(job: StreamedJob): Promise<{ exitCode: number; s
     const outcome = await Promise.race([container.wait(), timedOut]).finally(() => clearTimeout(timer));
     if (outcome === "timeout") throw new Error(`job did not end within ${job.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`);
     await ended;
-    return { exitCode: (outcome as { StatusCode: number }).StatusCode, stderr: Buffer.concat(stderr).toString() };
+    return { exitCode: (outcome as { StatusCode: number }).StatusCode, stderr: Buffer.concat(stderr) };
   } finally {
     await container.remove({ force: true, v: true });
   }
