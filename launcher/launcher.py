@@ -182,6 +182,8 @@ class Log:
     @classmethod
     def open(cls) -> Log:
         if not OUTPUTS.is_dir():
+            if OUTPUTS.exists():
+                say(f"{OUTPUTS} is not a directory; going on without the log")
             return cls(None)
         path = OUTPUTS / LOG_NAME
         try:
