@@ -445,14 +445,21 @@ def prepare_bundle() -> Path:
     if not CODE.exists():
         say(f"no code bundle at {CODE}; running in the empty directory {root}")
         return root
-    if CODE.is_dir():
-        entries = list(CODE.iterdir())
-        if len(entries) == 1 and entries[0].is_file() and is_bundle_file(entries[0]):
-            extract(entries[0], root)
+    try:
+        if CODE.is_dir():
+            entries = list(CODE.iterdir())
+            if len(entries) == 1 and entries[0].is_file() and is_bundle_file(entries[0]):
+                extract(entries[0], root)
+            else:
+                copy_directory(CODE, root)
         else:
-            copy_directory(CODE, root)
-    else:
-        extract(CODE, root)
+            extract(CODE, root)
+    except PermissionError as error:
+        raise LauncherError(
+            EX_BUNDLE,
+            f"cannot read {error.filename or CODE} ({error.strerror}); "
+            f"the bundle must be readable by the job's uid {os.getuid()}",
+        ) from error
     return single_top_level(root)
 
 

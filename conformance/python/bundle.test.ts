@@ -59,21 +59,6 @@ describe("python: the code bundle", () => {
     const job = await runPython({ code: await tgz(files), command: showCwd });
     expect(job.stdout).toBe(`${expected}\n`);
   });
-
-  it("L1.5 /code read-only, a non-root uid and a read-only root filesystem with a writable /tmp", async () => {
-    const dir = await tempDir();
-    const bundle = path.join(dir, "bundle.tgz");
-    await writeFile(bundle, await tgz(hello), { mode: 0o644 });
-    const job = await runPython({
-      user: "12345:12345",
-      readOnlyRoot: true,
-      command: launch("python", "main.py"),
-      configure: (c) => c.withBindMounts([{ source: bundle, target: "/code", mode: "ro" }]).withTmpFs({ "/tmp": "rw,exec" }),
-    });
-    expect(job.stderr).not.toMatch(/Traceback/);
-    expect(job.stdout).toBe("hello from the bundle\n");
-    expect(job.exitCode).toBe(0);
-  });
 });
 
 describe("python: safe extraction", () => {

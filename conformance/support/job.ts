@@ -85,6 +85,8 @@ async function stage(job: Job): Promise<string[]> {
     entries.push("code");
   } else if (job.code) {
     await cp(job.code.path, path.join(root, "code"), { recursive: true, verbatimSymlinks: true });
+    // As an upload would be: readable by any uid the job runs as.
+    await chmod(path.join(root, "code"), 0o755);
     entries.push("code");
   }
   if (job.inputs) {
