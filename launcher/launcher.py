@@ -97,6 +97,11 @@ INSTALL_TAIL_LINES = 15
 # The patterns are those of the pinned uv and pip (images/python/base_requirements.txt).
 INSTALL_FAILURES = (
     (
+        r"No space left on device",
+        EX_CANTCREATE,
+        "the disk filled up (the installer's cache and builds are in /tmp); give the job more space",
+    ),
+    (
         r"Couldn't parse requirement|Invalid requirement|Invalid marker|expected '-c', '-e', '-r' or the start",
         EX_CONFIG,
         "a requirement is not valid; fix the line shown above",

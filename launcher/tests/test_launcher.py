@@ -346,6 +346,7 @@ def test_a_setup_cfg_only_project_gets_a_setup_py_shim(launcher, tmp_path, monke
         ("  cause: Because nosuchpkg was not found in the package registry", 69, "is not available from"),
         ("error: No solution found when resolving dependencies", 69, "requirements conflict"),
         ("error: Failed to build `x @ file:///tmp/job`", 69, "building the project failed"),
+        ("error: [Errno 28] No space left on device\nerror: Failed to build `cext`", 73, "the disk filled up"),
         ("something new", 69, "see the installer's error above"),
     ],
 )
