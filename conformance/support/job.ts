@@ -5,8 +5,9 @@
 import { randomUUID } from "node:crypto";
 import { chmod, cp, mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { Readable, Writable } from "node:stream";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { execa } from "execa";
 import { create as createTar, Parser } from "tar";
 import type Dockerode from "dockerode";
 import { GenericContainer, type StartedTestContainer, Wait } from "testcontainers";
@@ -172,42 +173,32 @@ export async function runJob(job: Job): Promise<JobResult> {
   }
 }
 
-export interface StreamedJob {
+export interface AttachedJob {
   image: string;
   command: string[];
-  memoryBytes: number;
-  /** Receives the job's stdout as it comes, chunk by chunk. */
-  onStdout: (chunk: Buffer) => void;
+  /** `--memory` and `--memory-swap`, in bytes. */
+  memoryBytes?: number;
+  /** A host command that reads the job's stdout on its stdin; its own stdout is returned instead. */
+  sink?: string[];
   timeoutMs?: number;
 }
 
-/** Run a job attached before it starts, as `docker run` does, with no log driver: every byte
- * of its output streams through unaltered and none is stored (the engine's json-file logs
- * would replace bytes that are not UTF-8). Returns the exit code and stderr. */
-export async function streamJob(job: StreamedJob): Promise<{ exitCode: number; stderr: Buffer }> {
-  const docker = await dockerode();
-  const container = await docker.createContainer({
-    Image: job.image,
-    Cmd: job.command,
-    Labels: { [RUN_LABEL]: inject("runLabel"), [FILE_LABEL]: fileId },
-    HostConfig: { LogConfig: { Type: "none", Config: {} }, Memory: job.memoryBytes, MemorySwap: job.memoryBytes },
-  });
-  try {
-    const stream = await container.attach({ stream: true, stdout: true, stderr: true });
-    const stderr: Buffer[] = [];
-    const stdout = new Writable({ write: (chunk: Buffer, _, done) => (job.onStdout(chunk), done()) });
-    container.modem.demuxStream(stream, stdout, new Writable({ write: (chunk: Buffer, _, done) => (stderr.push(chunk), done()) }));
-    const ended = new Promise((resolve) => stream.on("end", resolve));
-    await container.start();
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(() => resolve("timeout"), job.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-    });
-    const outcome = await Promise.race([container.wait(), timedOut]).finally(() => clearTimeout(timer));
-    if (outcome === "timeout") throw new Error(`job did not end within ${job.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`);
-    await ended;
-    return { exitCode: (outcome as { StatusCode: number }).StatusCode, stderr: Buffer.concat(stderr) };
-  } finally {
-    await container.remove({ force: true, v: true });
+/** Run a job as `docker run` does, attached and with no log driver: every byte of its output
+ * arrives unaltered (the engine's json-file logs would replace bytes that are not UTF-8) and
+ * none is stored. Returns the exit code, stdout (or the sink's) and stderr. */
+export async function attachedJob(job: AttachedJob): Promise<{ exitCode: number; stdout: Buffer; stderr: Buffer }> {
+  const args = ["run", "--rm", "--log-driver", "none", "--label", `${RUN_LABEL}=${inject("runLabel")}`, "--label", `${FILE_LABEL}=${fileId}`];
+  if (job.memoryBytes) args.push("--memory", String(job.memoryBytes), "--memory-swap", String(job.memoryBytes));
+  const options = { encoding: "buffer", reject: false, stripFinalNewline: false, timeout: job.timeoutMs ?? DEFAULT_TIMEOUT_MS } as const;
+  // With a sink, the job's stdout streams into it and is not also kept here.
+  const run = execa("docker", [...args, job.image, ...job.command], { ...options, buffer: { stdout: !job.sink } });
+  if (!job.sink) {
+    const result = await run;
+    if (result.timedOut) throw new Error(`job did not end within ${options.timeout} ms`);
+    return { exitCode: result.exitCode ?? -1, stdout: Buffer.from(result.stdout), stderr: Buffer.from(result.stderr) };
   }
+  const sunk = await run.pipe(job.sink[0]!, job.sink.slice(1), options);
+  const source = sunk.pipedFrom[0]!;
+  if (source.timedOut) throw new Error(`job did not end within ${options.timeout} ms`);
+  return { exitCode: source.exitCode ?? -1, stdout: Buffer.from(sunk.stdout), stderr: Buffer.from(source.stderr as Uint8Array) };
 }
