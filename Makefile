@@ -9,7 +9,7 @@ REGISTRY ?=
 PLATFORMS ?= linux/amd64,linux/arm64
 export VERSION REGISTRY PLATFORMS
 
-.PHONY: local python-local duckdb-local build python-build duckdb-build test lint python-lock
+.PHONY: local python-local duckdb-local build python-build duckdb-build test bench lint python-lock
 
 ## Build for this machine and load into the local engine.
 local: python-local duckdb-local
@@ -28,6 +28,10 @@ duckdb-build:
 ## Launcher unit tests, then the conformance suite against both images.
 test:
 	scripts/test
+
+## Time the launcher and the installs against the plain alternatives (see bench/README.md).
+bench:
+	scripts/bench
 
 ## Type check, Python lint, shellcheck, hadolint.
 lint:

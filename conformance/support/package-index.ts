@@ -48,14 +48,16 @@ export interface IndexOptions {
   tls?: { key: string; cert: string };
   /** Hold every response this long before answering (a slow index). */
   delayMs?: number;
+  /** Folders of further distributions to serve. */
+  extraDirs?: string[];
 }
 
 /** Make the fixture distributions, then serve them beside the committed build back ends. */
-export async function startPackageIndex({ tls, delayMs = 0 }: IndexOptions = {}): Promise<PackageIndex> {
+export async function startPackageIndex({ tls, delayMs = 0, extraDirs = [] }: IndexOptions = {}): Promise<PackageIndex> {
   const made = await tempDir();
   await execa("python3", [path.join(fixturesDir, "make_dists.py"), made]);
   const files = new Map<string, Buffer>();
-  for (const dir of [made, path.join(fixturesDir, "backends")]) {
+  for (const dir of [made, path.join(fixturesDir, "backends"), ...extraDirs]) {
     for (const name of await readdir(dir)) {
       if (name.endsWith(".whl") || name.endsWith(".tar.gz")) files.set(name, await readFile(path.join(dir, name)));
     }

@@ -1,0 +1,328 @@
+// make bench: what a job pays for the launcher and its installs, measured side by
+// side with what a user would run without them, in one run on this machine.
+// Every figure is the ratio of two medians of commands run alternately. Prints a
+// Markdown table; writes every raw sample to reports/bench.json (BENCH_JSON).
+// BENCH_RUNS sets the runs per command (default 10); BENCH_SUITE=0 skips timing
+// `make test`. The goals are targets, not thresholds: nothing here fails on a slow
+// machine.
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { execa } from "execa";
+import { tempDir, tgz } from "../conformance/support/fixtures.js";
+import { startPackageIndex } from "../conformance/support/package-index.js";
+
+const root = path.resolve(import.meta.dirname, "..");
+const cache = path.join(root, ".cache", "bench");
+const RUNS = Number(process.env.BENCH_RUNS ?? 10);
+const say = (message: string) => console.error(`bench: ${message}`);
+
+interface Side {
+  label: string;
+  samples: number[];
+}
+
+interface Row {
+  case: string;
+  a: Side;
+  b?: Side;
+  /** What the ratio a/b (or the figure) is compared with, and whether it is met. */
+  goal: string;
+  figure: string;
+  met?: boolean;
+}
+
+const rows: Row[] = [];
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((x, y) => x - y);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+const seconds = (x: number) => (x >= 10 ? `${x.toFixed(1)} s` : x >= 1 ? `${x.toFixed(2)} s` : `${(x * 1000).toFixed(0)} ms`);
+
+/** Wall time of one command, in seconds; it must succeed. */
+async function timed(command: string[]): Promise<number> {
+  const started = performance.now();
+  const result = await execa(command[0]!, command.slice(1), { reject: false, stdout: "ignore" });
+  const elapsed = (performance.now() - started) / 1000;
+  if (result.exitCode !== 0) throw new Error(`${command.join(" ")} exited ${result.exitCode}:\n${result.stderr.slice(-2000)}`);
+  return elapsed;
+}
+
+/** Run two commands RUNS times each, alternating which goes first. */
+async function alternate(a: string[], b: string[]): Promise<[number[], number[]]> {
+  const samples: [number[], number[]] = [[], []];
+  for (let i = 0; i < RUNS; i++) {
+    for (const side of i % 2 === 0 ? [0, 1] : [1, 0]) samples[side]!.push(await timed(side === 0 ? a : b));
+  }
+  return samples;
+}
+
+/** Run two commands alternately inside one container (bench/alternate.py), timed there. */
+async function alternateInside(
+  dockerArgs: string[],
+  a: { run: string[]; before?: string[] },
+  b: { run: string[]; before?: string[] },
+): Promise<[number[], number[]]> {
+  const spec = JSON.stringify({ runs: RUNS, a, b });
+  const result = await execa("docker", [
+    "run", "--rm", "-v", `${path.join(root, "bench/alternate.py")}:/bench/alternate.py:ro`, ...dockerArgs,
+    "python3", "/bench/alternate.py", spec,
+  ]);
+  const samples = JSON.parse(result.stdout) as { a: number[]; b: number[] };
+  return [samples.a, samples.b];
+}
+
+function ratioRow(name: string, labels: [string, string], [a, b]: [number[], number[]], goal: number, goalText: string) {
+  const ratio = median(a) / median(b);
+  rows.push({
+    case: name,
+    a: { label: labels[0], samples: a },
+    b: { label: labels[1], samples: b },
+    goal: goalText,
+    figure: `${ratio.toFixed(2)}× (${seconds(median(a))} / ${seconds(median(b))})`,
+    met: ratio <= goal,
+  });
+}
+
+async function image(kind: "python" | "duckdb"): Promise<string> {
+  const named = process.env[kind === "python" ? "EXEC_PYTHON_IMAGE" : "EXEC_DUCKDB_IMAGE"];
+  if (named) return named;
+  const build = await execa(path.join(root, "scripts/build-image"), [kind]);
+  return build.stdout.trim().split("\n").pop()!;
+}
+
+// --- Fixtures ------------------------------------------------------------------
+
+/** The wheels of bench/requirements.txt for this machine, downloaded once from PyPI. */
+async function benchWheels(): Promise<string> {
+  const dir = path.join(cache, `wheels-${os.arch()}`);
+  if (!existsSync(path.join(dir, ".complete"))) {
+    const platform = os.arch() === "arm64" ? "aarch64" : "x86_64";
+    say(`downloading the wheels of bench/requirements.txt into ${dir}`);
+    await execa("python3", [
+      "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", "--python-version", "3.11",
+      "--implementation", "cp", "--abi", "cp311", "--abi", "abi3", "--abi", "none",
+      ...["manylinux2014", "manylinux_2_17", "manylinux_2_28"].flatMap((tag) => ["--platform", `${tag}_${platform}`]),
+      "-r", path.join(root, "bench/requirements.txt"), "-d", dir,
+    ]);
+    await writeFile(path.join(dir, ".complete"), "");
+  }
+  return dir;
+}
+
+/** A bundle of count files and about bytes in all: text, as code and data mostly are. */
+async function bundleOf(count: number, bytes: number): Promise<string> {
+  const files: Record<string, string> = {};
+  for (let i = 0; i < count; i++) {
+    files[`project/part${String(i % 50).padStart(2, "0")}/file${i}.txt`] = randomBytes((bytes / count) * 0.75).toString("base64");
+  }
+  const file = path.join(await tempDir(), "bundle.tgz");
+  await writeFile(file, await tgz(files));
+  return file;
+}
+
+/** The DuckDB CLI of the image, from the same hash-pinned wheel, in a host environment. */
+async function hostDuckdb(): Promise<string> {
+  const requirements = await readFile(path.join(root, "images/duckdb/requirements.txt"), "utf8");
+  const block = requirements.match(/^duckdb-cli==\S+(?: \\\n\s+--hash=\S+)+/m)![0];
+  const venv = path.join(cache, `duckdb-${block.split(/\s/)[0]!.split("==")[1]}-${os.arch()}`);
+  const duckdb = path.join(venv, "bin", "duckdb");
+  if (!existsSync(duckdb)) {
+    say(`installing ${block.split(/\s/)[0]} into ${venv}`);
+    const pins = path.join(await tempDir(), "requirements.txt");
+    await writeFile(pins, `${block.replace(/ \\$/, "")}\n`);
+    await execa("python3", ["-m", "venv", venv]);
+    await execa(path.join(venv, "bin", "pip"), ["install", "--quiet", "--require-hashes", "-r", pins]);
+  }
+  return duckdb;
+}
+
+// --- Cases -----------------------------------------------------------------------
+
+async function launcherOverhead(python: string) {
+  say("1. launcher overhead");
+  const bundle = path.join(await tempDir(), "bundle.tgz");
+  await writeFile(bundle, await tgz({ "main.py": "pass\n" }));
+  const code = ["-v", `${bundle}:/code:ro`];
+  ratioRow(
+    "1. launcher overhead, whole `docker run`",
+    ["launcher -- python -c pass", "python -c pass"],
+    await alternate(
+      ["docker", "run", "--rm", ...code, python, "/build/launcher.py", "--", "python", "-c", "pass"],
+      ["docker", "run", "--rm", ...code, python, "python", "-c", "pass"],
+    ),
+    1.1,
+    "≤ 1.10×",
+  );
+  const [a, b] = await alternateInside(
+    [...code, python],
+    { run: ["/build/launcher.py", "--", "python", "-c", "pass"] },
+    { run: ["python", "-c", "pass"] },
+  );
+  const added = median(a) - median(b);
+  rows.push({
+    case: "1. launcher overhead, inside the container",
+    a: { label: "launcher -- python -c pass", samples: a },
+    b: { label: "python -c pass", samples: b },
+    goal: "< 60 ms added",
+    figure: `+${(added * 1000).toFixed(0)} ms (${seconds(median(a))} / ${seconds(median(b))})`,
+    met: added < 0.06,
+  });
+}
+
+async function extraction(python: string) {
+  say("2. extraction of 5 000 files, 50 MB");
+  const bundle = await bundleOf(5000, 50e6);
+  ratioRow(
+    "2. extraction, 5 000 files, 50 MB",
+    ["launcher (extract, detect, run true)", "tar -xzf"],
+    await alternateInside(
+      ["-v", `${bundle}:/code:ro`, "-e", "LAUNCHER_REQUIREMENTS=none", python],
+      { run: ["/build/launcher.py", "--", "true"], before: ["rm", "-rf", "/tmp/job"] },
+      { run: ["tar", "-xzf", "/code", "-C", "/tmp/tar"], before: ["sh", "-c", "rm -rf /tmp/tar && mkdir /tmp/tar"] },
+    ),
+    1.5,
+    "≤ 1.50×",
+  );
+}
+
+async function installs(python: string) {
+  const index = await startPackageIndex({ extraDirs: [await benchWheels()] });
+  try {
+    const work = await tempDir();
+    const requirements = path.join(work, "requirements.txt");
+    await copyFile(path.join(root, "bench/requirements.txt"), requirements);
+    const bundle = path.join(work, "bundle.tgz");
+    await writeFile(bundle, await tgz({ "requirements.txt": await readFile(requirements) }));
+    const run = ["docker", "run", "--rm", "--network", "host", "-e", `PIP_INDEX_URL=${index.url}`];
+    const launcher = (...extra: string[]) => [...run, "-v", `${bundle}:/code:ro`, ...extra, python, "/build/launcher.py", "--", "true"];
+    const pip = (...extra: string[]) => [
+      ...run, "-v", `${requirements}:/bench/requirements.txt:ro`, ...extra, python,
+      "pip", "install", "--quiet", "--disable-pip-version-check", "-r", "/bench/requirements.txt",
+    ];
+
+    say("3. install, cold cache (24 distributions)");
+    const cold = await alternate(launcher(), pip());
+    ratioRow("3. install, cold cache, 24 distributions", ["launcher (uv)", "pip install -r"], cold, 1 / 3, "≤ 0.33×");
+
+    say("4. install, warm cache");
+    const uvCache = path.join(work, "uv-cache");
+    const pipCache = path.join(work, "pip-cache");
+    await mkdir(uvCache);
+    await mkdir(pipCache);
+    const warmLauncher = launcher("-v", `${uvCache}:/cache`, "-e", "UV_CACHE_DIR=/cache");
+    const warmPip = pip("-v", `${pipCache}:/cache`, "-e", "PIP_CACHE_DIR=/cache");
+    await timed(warmLauncher);
+    await timed(warmPip);
+    const [warmA, warmB] = await alternate(warmLauncher, warmPip);
+    ratioRow("4. install, warm cache, against cold pip", ["launcher (uv), warm", "pip install -r, cold"], [warmA, cold[1]], 0.1, "≤ 0.10×");
+    ratioRow("4. install, warm cache, against warm pip", ["launcher (uv), warm", "pip install -r, warm"], [warmA, warmB], Infinity, "(report)");
+    rows.at(-1)!.met = undefined;
+  } finally {
+    await index.close();
+  }
+}
+
+async function duckdbAggregate(duckdb: string) {
+  say("5. DuckDB aggregate over a 5-million-row CSV");
+  const host = await hostDuckdb();
+  const dir = path.join(cache, "duckdb-input");
+  const csv = path.join(dir, "data.csv");
+  if (!existsSync(csv)) {
+    await mkdir(dir, { recursive: true });
+    const generate = `COPY (SELECT i AS id, i % 100000 AS k, (i * 7) % 1000 AS v, md5(i::VARCHAR) AS pad FROM range(5000000) t(i)) TO '${csv}'`;
+    await execa(host, ["-c", generate]);
+  }
+  const query = (file: string) => `SELECT count(*), count(DISTINCT k), sum(v), avg(v) FROM read_csv('${file}')`;
+  ratioRow(
+    "5. DuckDB, 5M-row CSV aggregate",
+    ["exec-duckdb (docker run)", "same CLI on the host"],
+    await alternate(
+      ["docker", "run", "--rm", "-v", `${dir}:/inputs:ro`, duckdb, "-csv", "-c", query("/inputs/data.csv")],
+      [host, "-csv", "-c", query(csv)],
+    ),
+    1.15,
+    "≤ 1.15×",
+  );
+}
+
+async function suite() {
+  if (process.env.BENCH_SUITE === "0") {
+    rows.push({ case: "6. `make test`, images built", a: { label: "make test", samples: [] }, goal: "(report)", figure: "skipped (BENCH_SUITE=0)" });
+    return;
+  }
+  say("6. make test (once)");
+  const wall = await timed(["make", "-C", root, "test"]);
+  rows.push({ case: "6. `make test`, images built", a: { label: "make test", samples: [wall] }, goal: "(report)", figure: seconds(wall) });
+}
+
+interface Layer {
+  size: number;
+  createdBy: string;
+}
+
+async function history(image: string): Promise<Layer[]> {
+  const result = await execa("docker", ["history", "--no-trunc", "--human=false", "--format", "{{.Size}}\t{{.CreatedBy}}", image]);
+  return result.stdout
+    .split("\n")
+    .reverse()
+    .map((line) => {
+      const [size, ...rest] = line.split("\t");
+      return { size: Number(size), createdBy: rest.join("\t").replace(/\s+/g, " ") };
+    });
+}
+
+async function sizes(images: Record<string, string>, base: string) {
+  say("7. image sizes");
+  const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
+  const inspectSize = async (image: string) => Number((await execa("docker", ["image", "inspect", "--format", "{{.Size}}", image])).stdout);
+  const baseLayers = (await history(base)).length;
+  for (const [kind, image] of Object.entries(images)) {
+    const layers = (await history(image)).slice(baseLayers).filter((layer) => layer.size > 0);
+    const shown = layers.map((layer) => `${mb(layer.size)} ${layer.createdBy.replace(/^\/bin\/sh -c (#\(nop\) )?/, "").slice(0, 60)}`);
+    const venvLayers = layers.filter((layer) => layer.size > 10e6 && layer.createdBy.includes("/opt/venv"));
+    rows.push({
+      case: `7. ${kind} image size`,
+      a: { label: image, samples: [await inspectSize(image)] },
+      goal: kind === "python" ? "defaults in one layer" : "(report)",
+      figure: `${mb(await inspectSize(image))} (base ${mb(await inspectSize(base))}); layers above the base: ${shown.join("; ")}`,
+      met: kind === "python" ? venvLayers.length === 1 : undefined,
+    });
+  }
+}
+
+// --- Report -------------------------------------------------------------------------
+
+function table(): string {
+  const lines = ["| case | measured (median of " + RUNS + ") | goal | met |", "|---|---|---|---|"];
+  for (const row of rows) {
+    const met = row.met === undefined ? "" : row.met ? "yes" : "no";
+    lines.push(`| ${row.case} | ${row.figure} | ${row.goal} | ${met} |`);
+  }
+  return lines.join("\n");
+}
+
+async function main() {
+  const started = performance.now();
+  const [python, duckdb] = await Promise.all([image("python"), image("duckdb")]);
+  const base = (await execa(path.join(root, "images/base/bootstrap"), [process.env.BASE_IMAGE ?? ""])).stdout.trim().split("\n").pop()!;
+  await launcherOverhead(python);
+  await extraction(python);
+  await installs(python);
+  await duckdbAggregate(duckdb);
+  await suite();
+  await sizes({ python, duckdb }, base);
+  const machine = `${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.arch()}`;
+  const date = new Date().toISOString().slice(0, 10);
+  const out = process.env.BENCH_JSON ?? path.join(root, "reports", "bench.json");
+  await mkdir(path.dirname(out), { recursive: true });
+  await writeFile(out, `${JSON.stringify({ date, machine, runs: RUNS, images: { python, duckdb, base }, rows }, null, 2)}\n`);
+  console.log(`Measured ${date} on ${machine} (make bench, ${((performance.now() - started) / 60000).toFixed(0)} min).\n`);
+  console.log(table());
+  say(`raw samples: ${out}`);
+}
+
+await main();
