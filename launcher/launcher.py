@@ -10,25 +10,24 @@ Standard library only: this runs before any of the job's requirements exist.
 from __future__ import annotations
 
 import bz2
-import datetime
 import errno
 import gzip
+import io
 import lzma
 import os
 import re
 import shutil
 import signal
 import stat
-import subprocess
 import sys
 import tarfile
 import threading
 import time
-import tomllib
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+
+# subprocess and tomllib are imported where they are needed: every job pays for
+# what is imported here before its command starts.
 
 NAME = "launcher"
 USAGE = "usage: /build/launcher.py -- COMMAND [ARGS...]"
@@ -158,7 +157,7 @@ def say(message: str) -> None:
 
 
 def now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 # --- Invocation ---------------------------------------------------------------
@@ -180,7 +179,7 @@ def parse_command(argv: list[str]) -> list[str]:
 class Log:
     """Appends every step to /outputs/requirements.log when /outputs exists; flushes each line."""
 
-    def __init__(self, file: IO[str] | None) -> None:
+    def __init__(self, file: io.TextIOWrapper | None) -> None:
         self.file = file
         self.lock = threading.Lock()
 
@@ -471,15 +470,25 @@ def prepare_bundle() -> Path:
 # --- Detecting the requirements method ------------------------------------------
 
 
-@dataclass
 class Plan:
     """How to install a bundle's requirements: the method, why, and the installer arguments."""
 
-    method: str
-    reason: str
-    args: list[str]
-    # Where a setup.cfg-only project needs a setup.py for PEP 517 front ends to build it.
-    setup_py_shim: Path | None = None
+    def __init__(self, method: str, reason: str, args: list[str], setup_py_shim: Path | None = None) -> None:
+        self.method = method
+        self.reason = reason
+        self.args = args
+        # Where a setup.cfg-only project needs a setup.py for PEP 517 front ends to build it.
+        self.setup_py_shim = setup_py_shim
+
+    def __repr__(self) -> str:
+        return f"Plan({self.method!r}, {self.reason!r}, {self.args!r}, setup_py_shim={self.setup_py_shim!r})"
+
+
+def load_toml(text: str) -> dict[str, object]:
+    """Parse TOML; a ValueError (tomllib.TOMLDecodeError) says where it is invalid."""
+    import tomllib
+
+    return tomllib.loads(text)
 
 
 def inline_metadata(script: Path) -> dict[str, object] | None:
@@ -497,8 +506,8 @@ def inline_metadata(script: Path) -> dict[str, object] | None:
         line[2:] if line.startswith("# ") else line[1:] for line in blocks[0].group("content").splitlines(keepends=True)
     )
     try:
-        return tomllib.loads(content)
-    except tomllib.TOMLDecodeError as error:
+        return load_toml(content)
+    except ValueError as error:
         raise LauncherError(
             EX_CONFIG, f"{script.name}: the '# /// script' block is not valid TOML ({error})"
         ) from error
@@ -521,8 +530,8 @@ def project_plan(directory: Path, target: str, name: str, method: str, reason: s
     pyproject = directory / "pyproject.toml"
     if pyproject.is_file():
         try:
-            tomllib.loads(pyproject.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            load_toml(pyproject.read_text(encoding="utf-8"))
+        except ValueError as error:  # not TOML, or not UTF-8
             raise LauncherError(EX_CONFIG, f"{pyproject.name} is not valid TOML ({error}); fix it") from error
     declared_elsewhere = any((directory / other).exists() for other in ("pyproject.toml", "setup.py"))
     shim = directory / "setup.py" if name == "setup.cfg" and not declared_elsewhere else None
@@ -594,6 +603,8 @@ def target_env(log: Log) -> Path:
         make_dir(JOB_ENV)
         command = [str(BASE_ENV / "bin" / "python"), "-m", "venv", "--without-pip", str(JOB_ENV)]
         log.step(f"{BASE_ENV} is not writable; making the job environment {JOB_ENV}: {' '.join(command)}")
+        import subprocess
+
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise LauncherError(EX_CANTCREATE, f"cannot create the job environment {JOB_ENV}: {result.stderr.strip()}")
@@ -624,7 +635,6 @@ def installer_env() -> dict[str, str]:
         env["SSL_CERT_FILE"] = env["PIP_CERT"]
     if not env.get("UV_CACHE_DIR"):
         env["UV_CACHE_DIR"] = str(Path(env["PIP_CACHE_DIR"]) / "uv") if env.get("PIP_CACHE_DIR") else "/tmp/uv-cache"
-    env.setdefault("UV_LINK_MODE", "copy")
     env.setdefault("UV_PYTHON_DOWNLOADS", "never")
     env.setdefault("UV_NO_PROGRESS", "1")
     return env
@@ -674,7 +684,7 @@ def explain_failure(lines: list[str]) -> tuple[int, str]:
     return EX_INSTALL, "see the installer's error above"
 
 
-def pump(stream: IO[str], label: str, log: Log, lines: list[str]) -> None:
+def pump(stream: io.TextIOWrapper, label: str, log: Log, lines: list[str]) -> None:
     for line in stream:
         log.write(f"{label}| {line}")
         lines.append(line.rstrip("\n"))
@@ -694,6 +704,8 @@ def install(plan: Plan, log: Log, workdir: Path) -> Path:
     started = time.monotonic()
     out: list[str] = []
     err: list[str] = []
+    import subprocess
+
     try:
         process = subprocess.Popen(
             command,
