@@ -3,7 +3,8 @@
 
 usage: alternate.py SPEC_JSON
 SPEC: {"runs": N, "a": {"run": [...], "before": [...]}, "b": {...}}; "before" is
-an optional command run, untimed, before each timed run (to clean up).
+an optional command run, untimed, before each timed run (to clean up). One run of
+each comes first as a warm-up and is not counted.
 """
 
 import json
@@ -25,6 +26,8 @@ def timed(side: dict) -> float:
 
 def main(spec: dict) -> int:
     samples: dict[str, list[float]] = {"a": [], "b": []}
+    for side in ("a", "b"):  # a warm-up run of each, not counted
+        timed(spec[side])
     for i in range(spec["runs"]):
         # Alternate which goes first, so that neither always runs on a warmer machine.
         for side in ("a", "b") if i % 2 == 0 else ("b", "a"):
