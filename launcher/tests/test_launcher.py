@@ -1,4 +1,5 @@
 import io
+import re
 import tarfile
 from pathlib import Path
 
@@ -405,3 +406,37 @@ def test_a_lone_data_file_in_a_code_directory_is_copied(launcher, tmp_path, monk
     monkeypatch.setattr(launcher, "CODE", tmp_path / "code")
     monkeypatch.setattr(launcher, "WORKDIR", tmp_path / "job")
     assert (launcher.prepare_bundle() / "main.py").read_text() == "print(1)\n"
+
+
+@pytest.mark.parametrize(
+    ("files", "command", "code", "message"),
+    [
+        ({}, "no-such-command", 127, "command not found on PATH: 'no-such-command'"),
+        ({}, "./missing.sh", 127, "command not found: './missing.sh'"),
+        ({"plain.sh": ("#!/bin/sh\n", 0o644)}, "./plain.sh", 126, "command './plain.sh' is not executable"),
+        ({"tools/.keep": ("", 0o644)}, "./tools", 126, "command './tools' is a directory"),
+        (
+            {"orphan.sh": ("#!/no/such/interpreter -x\n", 0o755)},
+            "./orphan.sh",
+            126,
+            "its interpreter '/no/such/interpreter' (from its #! line) does not exist",
+        ),
+    ],
+)
+def test_a_command_that_cannot_run_says_why(launcher, tmp_path, monkeypatch, files, command, code, message):
+    for name, (content, mode) in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(content)
+        (tmp_path / name).chmod(mode)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(launcher.LauncherError, match=re.escape(message)) as error:
+        launcher.run([command], tmp_path, {"PATH": "/nonexistent"})
+    assert error.value.code == code
+
+
+def test_outputs_that_is_not_a_directory_is_reported_and_skipped(launcher, tmp_path, monkeypatch, capsys):
+    (tmp_path / "outputs").write_text("a file\n")
+    monkeypatch.setattr(launcher, "OUTPUTS", tmp_path / "outputs")
+    assert launcher.Log.open().file is None
+    assert capsys.readouterr().err == f"launcher: {tmp_path / 'outputs'} is not a directory; going on without the log\n"
+    assert (tmp_path / "outputs").read_text() == "a file\n"
