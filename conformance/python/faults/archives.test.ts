@@ -121,8 +121,9 @@ describe("python faults: archives", () => {
     expect(job.stderr).not.toMatch(/Traceback/);
     expect(job.stdout).toBe("");
     expect(job.changes.filter((changed) => !insideRoot(changed))).toEqual([]);
-    // Hang detector: a refusal, even of a bomb, must not take minutes.
-    expect((performance.now() - started) / 1000).toBeLessThan(60);
+    // A hang detector, with a wide margin for a busy machine (the bomb's refusal took 24 s
+    // under the full suite on 2 cores). That the bomb wrote nothing is a test of its own.
+    expect((performance.now() - started) / 1000).toBeLessThan(120);
   });
 
   it("L2.3 a decompression bomb is refused before any of it is written", async () => {

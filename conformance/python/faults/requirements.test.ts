@@ -125,7 +125,7 @@ const failures: Failure[] = [
     env: { PIP_TIMEOUT: "2", PIP_RETRIES: "1" },
     exitCode: 69,
     message: /\(uv exited 2\): the package index http:\/\/127\.0\.0\.1:\d+\/simple\/ did not answer in time \(PIP_TIMEOUT sets/,
-    within: 30,
+    within: 45,
   },
 ];
 
