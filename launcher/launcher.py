@@ -296,6 +296,11 @@ def header_number(field: bytes) -> int:
     return int(field.strip(b"\0 ") or b"0", 8)
 
 
+def padded(size: int) -> int:
+    """How many bytes a member of this size takes in the archive: whole blocks."""
+    return -(-size // TAR_BLOCK) * TAR_BLOCK
+
+
 def survey(source: Path, kind: str) -> None:
     """Refuse a bundle over the caps from its headers alone, before anything is written.
 
@@ -309,19 +314,17 @@ def survey(source: Path, kind: str) -> None:
             pending_size: int | None = None
             while len(header := stream.read(TAR_BLOCK)) == TAR_BLOCK and header != ZERO_BLOCK:
                 size = header_number(header[124:136])
-                stored = -(-size // TAR_BLOCK) * TAR_BLOCK
                 if header[156:157] in TAR_META_TYPES:
-                    data = stream.read(stored)
+                    data = stream.read(padded(size))
                     if header[156:157] == b"x" and (match := PAX_SIZE.search(data[:size])):
                         pending_size = int(match.group(1))
                     continue
                 if pending_size is not None:
                     size, pending_size = pending_size, None
-                    stored = -(-size // TAR_BLOCK) * TAR_BLOCK
                 count += 1
                 total += size
                 over_caps(source, count, total, header[:100].split(b"\0")[0].decode("utf-8", "replace"))
-                stream.seek(stored, os.SEEK_CUR)
+                stream.seek(padded(size), os.SEEK_CUR)
     except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError):
         return
 
@@ -621,15 +624,14 @@ def installer_env() -> dict[str, str]:
         "PIP_INDEX_URL": "UV_INDEX_URL",
         "PIP_EXTRA_INDEX_URL": "UV_EXTRA_INDEX_URL",
         "PIP_TRUSTED_HOST": "UV_INSECURE_HOST",
+        "PIP_TIMEOUT": "UV_HTTP_TIMEOUT",
+        "PIP_RETRIES": "UV_HTTP_RETRIES",
     }
     for pip_name, uv_name in mapping.items():
         if env.get(pip_name) and not env.get(uv_name):
             env[uv_name] = env[pip_name]
     if env.get("PIP_FIND_LINKS") and not env.get("UV_FIND_LINKS"):
         env["UV_FIND_LINKS"] = ",".join(env["PIP_FIND_LINKS"].split())
-    for pip_name, uv_name in (("PIP_TIMEOUT", "UV_HTTP_TIMEOUT"), ("PIP_RETRIES", "UV_HTTP_RETRIES")):
-        if env.get(pip_name) and not env.get(uv_name):
-            env[uv_name] = env[pip_name]
     env.setdefault("UV_HTTP_TIMEOUT", DEFAULT_HTTP_TIMEOUT)
     if env.get("PIP_CERT") and not env.get("SSL_CERT_FILE"):
         env["SSL_CERT_FILE"] = env["PIP_CERT"]
