@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tgz } from "../support/fixtures.js";
 import { type PackageIndex, proxyCertificates, startPackageIndex } from "../support/package-index.js";
-import { launch, launcherLines, runPython, usingIndex } from "../support/python.js";
+import { launch, launcherLines, restricted, runPython, usingIndex } from "../support/python.js";
 
 let index: PackageIndex;
 beforeAll(async () => {
@@ -23,13 +23,7 @@ describe("python: installing requirements", () => {
 
   it("L4.2 as a non-root uid, into /tmp/job-env layered over /opt/venv", async () => {
     const job = await runPython(
-      usingIndex(index, {
-        code: await wants("greeting==1.0.0\n"),
-        user: "12345:12345",
-        readOnlyRoot: true,
-        configure: (c) => c.withTmpFs({ "/tmp": "rw,exec" }),
-        command: whereFrom,
-      }),
+      usingIndex(index, restricted({ code: await wants("greeting==1.0.0\n"), command: whereFrom })),
     );
     expect(job.stderr).not.toMatch(/Traceback/);
     expect(job.stdout).toBe("hello from greeting 1.0.0 /tmp/job-env/lib/python3.11/site-packages/greeting.py\n");

@@ -1,8 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { tgz } from "../support/fixtures.js";
-import { launch, runPython } from "../support/python.js";
+import { launch, pythonCode, runPython } from "../support/python.js";
 
-const py = (code: string) => launch("python", "-c", code);
 
 describe("python: running the job", () => {
   it("L6.1 runs in the working directory with the environment's python first on PATH", async () => {
@@ -18,14 +17,14 @@ describe("python: running the job", () => {
       "print('out 1'); print('err 1', file=sys.stderr); print('out 2')",
       "os.kill(os.getpid(), 9)",
     ].join("\n");
-    const job = await runPython({ command: py(script) });
+    const job = await runPython({ command: pythonCode(script) });
     expect(job.stdout).toBe("out 1\nout 2\n");
     expect(job.stderr).toContain("err 1\n");
     expect(job.stderr).not.toContain("out");
   });
 
   it.each([0, 3, 255])("L6.3 exit code %i passes through", async (code) => {
-    const job = await runPython({ command: py(`import sys; sys.exit(${code})`) });
+    const job = await runPython({ command: pythonCode(`import sys; sys.exit(${code})`) });
     expect(job.exitCode).toBe(code);
   });
 });

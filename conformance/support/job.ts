@@ -192,13 +192,9 @@ export async function attachedJob(job: AttachedJob): Promise<{ exitCode: number;
   const options = { encoding: "buffer", reject: false, stripFinalNewline: false, timeout: job.timeoutMs ?? DEFAULT_TIMEOUT_MS } as const;
   // With a sink, the job's stdout streams into it and is not also kept here.
   const run = execa("docker", [...args, job.image, ...job.command], { ...options, buffer: { stdout: !job.sink } });
-  if (!job.sink) {
-    const result = await run;
-    if (result.timedOut) throw new Error(`job did not end within ${options.timeout} ms`);
-    return { exitCode: result.exitCode ?? -1, stdout: Buffer.from(result.stdout), stderr: Buffer.from(result.stderr) };
-  }
-  const sunk = await run.pipe(job.sink[0]!, job.sink.slice(1), options);
-  const source = sunk.pipedFrom[0]!;
-  if (source.timedOut) throw new Error(`job did not end within ${options.timeout} ms`);
-  return { exitCode: source.exitCode ?? -1, stdout: Buffer.from(sunk.stdout), stderr: Buffer.from(source.stderr as Uint8Array) };
+  const sunk = job.sink ? await run.pipe(job.sink[0]!, job.sink.slice(1), options) : undefined;
+  const result = sunk ? sunk.pipedFrom[0]! : await run;
+  if (result.timedOut) throw new Error(`job did not end within ${options.timeout} ms`);
+  const stdout = (sunk ?? result).stdout as Uint8Array;
+  return { exitCode: result.exitCode ?? -1, stdout: Buffer.from(stdout), stderr: Buffer.from(result.stderr as Uint8Array) };
 }

@@ -5,9 +5,8 @@ import { describe, expect, it } from "vitest";
 import { tgz } from "../../support/fixtures.js";
 import { pythonImage } from "../../support/images.js";
 import { attachedJob } from "../../support/job.js";
-import { launch, launcherLines, runPython } from "../../support/python.js";
+import { launch, launcherLines, pythonCode, runPython } from "../../support/python.js";
 
-const py = (code: string) => launch("python", "-c", code);
 
 describe("python faults: commands that cannot run", () => {
   const scripts = {
@@ -46,7 +45,7 @@ describe("python faults: signals and docker stop", () => {
     ["SIGINT", 2],
   ])("L6.3 a job that dies of %s exits 128+%i", async (signal, number) => {
     const script = `import os, signal\nif signal.${signal} != signal.SIGKILL: signal.signal(signal.${signal}, signal.SIG_DFL)\nos.kill(os.getpid(), signal.${signal})`;
-    const job = await runPython({ command: py(script) });
+    const job = await runPython({ command: pythonCode(script) });
     expect(job.exitCode).toBe(128 + number);
   });
 
@@ -91,7 +90,7 @@ describe("python faults: signals and docker stop", () => {
     let stopSeconds = Number.NaN;
     let runningAfter: boolean | undefined;
     const job = await runPython({
-      command: py(script),
+      command: pythonCode(script),
       waitFor: /ready/,
       whileRunning: async (container) => {
         const started = performance.now();
@@ -125,7 +124,7 @@ describe("python faults: output and processes", () => {
     const hasher = "import hashlib, sys\nh, n = hashlib.sha256(), 0\nwhile chunk := sys.stdin.buffer.read(1 << 20): h.update(chunk); n += len(chunk)\nprint(n, h.hexdigest())";
     const job = await attachedJob({
       image: pythonImage(),
-      command: py(script),
+      command: pythonCode(script),
       memoryBytes: 256 << 20,
       sink: ["python3", "-c", hasher],
       // A hang detector: on a busy 2-core machine the engine moves this gigabyte slowly.
@@ -144,7 +143,7 @@ describe("python faults: output and processes", () => {
     const raw = "\\xff\\xfe\\x00 raw \\x80\\xc3( end\\n";
     const job = await attachedJob({
       image: pythonImage(),
-      command: py(`import sys\nsys.stdout.buffer.write(b"${raw}")\nsys.stderr.buffer.write(b"${raw}")`),
+      command: pythonCode(`import sys\nsys.stdout.buffer.write(b"${raw}")\nsys.stderr.buffer.write(b"${raw}")`),
     });
     const bytes = Buffer.from([0xff, 0xfe, 0x00, ...Buffer.from(" raw "), 0x80, 0xc3, ...Buffer.from("( end\n")]);
     expect(job.stdout.toString("hex")).toBe(bytes.toString("hex"));
@@ -168,7 +167,7 @@ describe("python faults: output and processes", () => {
       "while others() and time.monotonic() < deadline: time.sleep(0.05)",
       "print('left:', others(), 'pid 1:', open('/proc/1/comm').read().strip())",
     ].join("\n");
-    const job = await runPython({ command: py(script) });
+    const job = await runPython({ command: pythonCode(script) });
     expect(job.stdout).toBe("left: [] pid 1: tini\n");
     expect(job.exitCode).toBe(0);
   });

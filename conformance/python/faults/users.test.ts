@@ -8,7 +8,7 @@ import { scenarioTar, tempDir, tgz, tree } from "../../support/fixtures.js";
 import type { Job } from "../../support/job.js";
 import { type PackageIndex, startPackageIndex } from "../../support/package-index.js";
 import { project } from "../../support/projects.js";
-import { launch, launcherLines, runPython, usingIndex } from "../../support/python.js";
+import { launch, launcherLines, pythonCode, restricted, runPython, usingIndex } from "../../support/python.js";
 
 let index: PackageIndex;
 beforeAll(async () => {
@@ -16,17 +16,8 @@ beforeAll(async () => {
 });
 afterAll(() => index?.close());
 
-/** The restrictions, added to a job. */
-const restricted = (job: Omit<Job, "image">): Omit<Job, "image"> => ({
-  ...job,
-  user: "12345:12345",
-  readOnlyRoot: true,
-  configure: (c) => (job.configure ? job.configure(c) : c).withTmpFs({ "/tmp": "rw,exec" }),
-});
-
 const hello = { "main.py": 'print("hello from the bundle")\n' };
-const py = (code: string) => launch("python", "-c", code);
-const sayHello = py("import greeting; print(greeting.hello())");
+const sayHello = pythonCode("import greeting; print(greeting.hello())");
 const setupCfg = {
   "setup.cfg": "[metadata]\nname = jobtool\nversion = 0.1.0\n\n[options]\npackages = jobtool\ninstall_requires = greeting==1.0.0\n\n[options.entry_points]\nconsole_scripts =\n    jobtool = jobtool:main\n",
   "jobtool/__init__.py": project("setuptools")["jobtool/__init__.py"]!,
@@ -49,7 +40,7 @@ const paths: HappyPath[] = [
     command: launch("sh", "-c", "python main.py && echo written > new.txt && cat new.txt data/x.txt"),
     stdout: "hello from the bundle\nwritten\nx\n",
   },
-  { name: "L1.3 no bundle", command: py("import os; print(os.getcwd(), os.listdir())"), stdout: "/tmp/job []\n" },
+  { name: "L1.3 no bundle", command: pythonCode("import os; print(os.getcwd(), os.listdir())"), stdout: "/tmp/job []\n" },
   {
     name: "L1.4 a bundle under one top-level directory",
     code: () => tgz({ "project/main.py": hello["main.py"] }),
@@ -60,7 +51,7 @@ const paths: HappyPath[] = [
   {
     name: "L3.1 requirements.txt, with the defaults still importable",
     code: () => tgz({ "requirements.txt": "greeting==1.0.0\n" }),
-    command: py("import greeting, numpy, pandas, sys; print(greeting.hello(), sys.prefix)"),
+    command: pythonCode("import greeting, numpy, pandas, sys; print(greeting.hello(), sys.prefix)"),
     stdout: "hello from greeting 1.0.0 /tmp/job-env\n",
   },
   { name: "L3.2 pyproject.toml (setuptools)", code: () => tgz(project("setuptools")), command: launch("jobtool"), stdout: "jobtool: hello from greeting 1.0.0\n" },
@@ -86,7 +77,7 @@ const paths: HappyPath[] = [
     command: sayHello,
     stdout: "hello from greeting 2.0.0\n",
   },
-  { name: "L6.3 a job's own exit code", code: () => tgz(hello), command: py("raise SystemExit(3)"), stdout: "", exitCode: 3 },
+  { name: "L6.3 a job's own exit code", code: () => tgz(hello), command: pythonCode("raise SystemExit(3)"), stdout: "", exitCode: 3 },
 ];
 
 describe("python faults: an arbitrary uid, a read-only root and a read-only /code", () => {
