@@ -1,10 +1,9 @@
 #!/usr/bin/env python3
-"""Time two commands inside one container, alternating, and print every sample as JSON.
+"""Time two commands, alternating, and print every sample as JSON (on the host, or in a container).
 
 usage: alternate.py SPEC_JSON
-SPEC: {"runs": N, "a": {"run": [...], "before": [...]}, "b": {...}}; "before" is
-an optional command run, untimed, before each timed run (to clean up). One run of
-each comes first as a warm-up and is not counted.
+SPEC: {"runs": N, "a": {"run": [...]}, "b": {"run": [...]}}. One run of each comes
+first as a warm-up and is not counted.
 """
 
 import json
@@ -14,8 +13,6 @@ import time
 
 
 def timed(side: dict) -> float:
-    if side.get("before"):
-        subprocess.run(side["before"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     started = time.perf_counter()
     result = subprocess.run(side["run"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
     elapsed = time.perf_counter() - started

@@ -11,6 +11,7 @@ import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
+import { imageFor } from "../conformance/support/build.js";
 import { tempDir, tgz } from "../conformance/support/fixtures.js";
 import { startPackageIndex } from "../conformance/support/package-index.js";
 
@@ -51,31 +52,22 @@ async function timed(command: string[]): Promise<number> {
   return elapsed;
 }
 
-/** Run two commands RUNS times each, alternating which goes first, after a warm-up run of
- * each that is not counted, on a disk with nothing left to write back from the set-up. */
-async function alternate(a: string[], b: string[]): Promise<[number[], number[]]> {
-  await execa("sync");
-  await timed(a);
-  await timed(b);
-  const samples: [number[], number[]] = [[], []];
-  for (let i = 0; i < RUNS; i++) {
-    for (const side of i % 2 === 0 ? [0, 1] : [1, 0]) samples[side]!.push(await timed(side === 0 ? a : b));
-  }
-  return samples;
+interface Command {
+  run: string[];
 }
 
-/** Run two commands alternately inside one container (bench/alternate.py), timed there. */
-async function alternateInside(
-  dockerArgs: string[],
-  a: { run: string[]; before?: string[] },
-  b: { run: string[]; before?: string[] },
-): Promise<[number[], number[]]> {
+/** Run two commands RUNS times each, alternating which goes first, after a warm-up run of
+ * each that is not counted, on a disk with nothing left to write back from the set-up.
+ * bench/alternate.py times them: on the host, or inside one container started with
+ * dockerArgs. */
+async function alternate(a: Command, b: Command, dockerArgs?: string[]): Promise<[number[], number[]]> {
+  const script = path.join(root, "bench/alternate.py");
   const spec = JSON.stringify({ runs: RUNS, a, b });
+  const command = dockerArgs
+    ? ["docker", "run", "--rm", "-v", `${script}:/bench/alternate.py:ro`, ...dockerArgs, "python3", "/bench/alternate.py", spec]
+    : ["python3", script, spec];
   await execa("sync");
-  const result = await execa("docker", [
-    "run", "--rm", "-v", `${path.join(root, "bench/alternate.py")}:/bench/alternate.py:ro`, ...dockerArgs,
-    "python3", "/bench/alternate.py", spec,
-  ]);
+  const result = await execa(command[0]!, command.slice(1));
   const samples = JSON.parse(result.stdout) as { a: number[]; b: number[] };
   return [samples.a, samples.b];
 }
@@ -91,13 +83,6 @@ function ratioRow(name: string, labels: [string, string], [a, b]: [number[], num
     figure: `${ratio.toFixed(2)}× (${seconds(median(a))} / ${seconds(median(b))})`,
     met: goal === undefined ? undefined : ratio <= goal,
   });
-}
-
-async function image(kind: "python" | "duckdb"): Promise<string> {
-  const named = process.env[kind === "python" ? "EXEC_PYTHON_IMAGE" : "EXEC_DUCKDB_IMAGE"];
-  if (named) return named;
-  const build = await execa(path.join(root, "scripts/build-image"), [kind]);
-  return build.stdout.trim().split("\n").pop()!;
 }
 
 // --- Fixtures ------------------------------------------------------------------
@@ -157,15 +142,15 @@ async function launcherOverhead(python: string) {
     "1. launcher overhead, whole `docker run`",
     ["launcher -- python -c pass", "python -c pass"],
     await alternate(
-      ["docker", "run", "--rm", ...code, python, "/build/launcher.py", "--", "python", "-c", "pass"],
-      ["docker", "run", "--rm", ...code, python, "python", "-c", "pass"],
+      { run: ["docker", "run", "--rm", ...code, python, "/build/launcher.py", "--", "python", "-c", "pass"] },
+      { run: ["docker", "run", "--rm", ...code, python, "python", "-c", "pass"] },
     ),
     1.1,
   );
-  const [a, b] = await alternateInside(
-    [...code, python],
+  const [a, b] = await alternate(
     { run: ["/build/launcher.py", "--", "python", "-c", "pass"] },
     { run: ["python", "-c", "pass"] },
+    [...code, python],
   );
   const added = median(a) - median(b);
   rows.push({
@@ -184,14 +169,14 @@ async function extraction(python: string) {
   ratioRow(
     "2. extraction, 5 000 files, 50 MB",
     ["launcher (extract, detect, run true)", "tar -xzf"],
-    await alternateInside(
-      // On a tmpfs /tmp, so that what is timed is the extraction, not this disk's writeback
-      // (the runs write over a gigabyte in all).
-      ["-v", `${bundle}:/code:ro`, "--tmpfs", "/tmp:exec,size=3g", "-e", "LAUNCHER_REQUIREMENTS=none", python],
+    await alternate(
       // Each run extracts into a fresh directory, so that no run pays for removing the
       // files of the one before.
       { run: ["sh", "-c", "LAUNCHER_WORKDIR=/tmp/job-$$ exec /build/launcher.py -- true"] },
       { run: ["sh", "-c", "mkdir /tmp/tar-$$ && exec tar -xzf /code -C /tmp/tar-$$"] },
+      // On a tmpfs /tmp, so that what is timed is the extraction, not this disk's writeback
+      // (the runs write over a gigabyte in all).
+      ["-v", `${bundle}:/code:ro`, "--tmpfs", "/tmp:exec,size=3g", "-e", "LAUNCHER_REQUIREMENTS=none", python],
     ),
     1.5,
   );
@@ -213,7 +198,7 @@ async function installs(python: string) {
     ];
 
     say("3. install, cold cache (24 distributions)");
-    const cold = await alternate(launcher(), pip());
+    const cold = await alternate({ run: launcher() }, { run: pip() });
     ratioRow("3. install, cold cache, 24 distributions", ["launcher (uv)", "pip install -r"], cold, 1 / 3);
 
     say("4. install, warm cache");
@@ -225,7 +210,7 @@ async function installs(python: string) {
     const warmPip = pip("-v", `${pipCache}:/cache`, "-e", "PIP_CACHE_DIR=/cache");
     await timed(warmLauncher);
     await timed(warmPip);
-    const [warmA, warmB] = await alternate(warmLauncher, warmPip);
+    const [warmA, warmB] = await alternate({ run: warmLauncher }, { run: warmPip });
     ratioRow("4. install, warm cache, against cold pip", ["launcher (uv), warm", "pip install -r, cold"], [warmA, cold[1]], 0.1);
     ratioRow("4. install, warm cache, against warm pip", ["launcher (uv), warm", "pip install -r, warm"], [warmA, warmB]);
   } finally {
@@ -248,13 +233,13 @@ async function duckdbAggregate(duckdb: string) {
     "5. DuckDB, 5M-row CSV aggregate",
     ["exec-duckdb (docker run)", "same CLI on the host"],
     await alternate(
-      ["docker", "run", "--rm", "-v", `${dir}:/inputs:ro`, duckdb, "-csv", "-c", query("/inputs/data.csv")],
-      [host, "-csv", "-c", query(csv)],
+      { run: ["docker", "run", "--rm", "-v", `${dir}:/inputs:ro`, duckdb, "-csv", "-c", query("/inputs/data.csv")] },
+      { run: [host, "-csv", "-c", query(csv)] },
     ),
     1.15,
   );
   // What the container adds before any query runs: the rest of the gap.
-  const [start] = await alternate(["docker", "run", "--rm", "-v", `${dir}:/inputs:ro`, duckdb, "-c", "SELECT 1"], ["true"]);
+  const [start] = await alternate({ run: ["docker", "run", "--rm", "-v", `${dir}:/inputs:ro`, duckdb, "-c", "SELECT 1"] }, { run: ["true"] });
   rows.push({
     case: "5. DuckDB, `docker run` of `SELECT 1` alone",
     a: { label: "exec-duckdb -c 'SELECT 1'", samples: start },
@@ -321,7 +306,10 @@ function table(): string {
 
 async function main() {
   const started = performance.now();
-  const [python, duckdb] = await Promise.all([image("python"), image("duckdb")]);
+  const [python, duckdb] = await Promise.all([
+    imageFor("python", process.env.EXEC_PYTHON_IMAGE, say),
+    imageFor("duckdb", process.env.EXEC_DUCKDB_IMAGE, say),
+  ]);
   const base = (await execa(path.join(root, "images/base/bootstrap"), [process.env.BASE_IMAGE ?? ""])).stdout.trim().split("\n").pop()!;
   const cases = [
     () => launcherOverhead(python),
