@@ -1,0 +1,245 @@
+"""Stage 4: install the bundle's requirements with uv (or pip) (CONTRACT.md, L4).
+
+Into the image's environment when it is writable, else into a job-local one layered
+over it. The installer gets the standard PIP_* settings, also in uv's spelling, and
+none of the job's PYTHON* variables (they are the job's, not the installer's).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from .detect import Plan
+from .errors import EX_CANTCREATE, EX_CONFIG, EX_INSTALL, LauncherError
+from .log import Log, say
+from .settings import Settings
+
+INSTALL_TAIL_LINES = 15
+# What an installer's error output means, first match wins: (pattern, exit code, what to tell the user).
+# The patterns are those of the pinned uv and pip (images/python/base_requirements.txt).
+INSTALL_FAILURES = (
+    (
+        r"No space left on device",
+        EX_CANTCREATE,
+        "the disk filled up (the installer's cache and builds are in /tmp); give the job more space",
+    ),
+    (
+        r"Couldn't parse requirement|Invalid requirement|Invalid marker|expected '-c', '-e', '-r' or the start",
+        EX_CONFIG,
+        "a requirement is not valid; fix the line shown above",
+    ),
+    (
+        r"File not found: `|Could not open requirements file|Error parsing included file",
+        EX_CONFIG,
+        "a file named in the requirements is missing from the bundle",
+    ),
+    (
+        r"tcp connect error|Connection refused|Failed to establish a new connection|dns error|"
+        r"Name or service not known|Temporary failure in name resolution",
+        EX_INSTALL,
+        "the package index {index} could not be reached; check PIP_INDEX_URL and the job's network",
+    ),
+    (
+        r"timed out|Read timed out",
+        EX_INSTALL,
+        "the package index {index} did not answer in time (PIP_TIMEOUT sets the limit in seconds)",
+    ),
+    (
+        r"was not found in the|No matching distribution found|Could not find a version",
+        EX_INSTALL,
+        "a requirement is not available from {index}",
+    ),
+    (
+        r"No solution found|ResolutionImpossible|conflicting dependencies",
+        EX_INSTALL,
+        "the requirements conflict; see the resolver's explanation above",
+    ),
+    (
+        r"Failed to build|build backend returned an error|subprocess-exited-with-error",
+        EX_INSTALL,
+        "building the project failed; see the build's error above",
+    ),
+)
+# PIP_* settings that uv reads under another name; the launcher gives uv both.
+UV_NAMES = {
+    "PIP_INDEX_URL": "UV_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL": "UV_EXTRA_INDEX_URL",
+    "PIP_TRUSTED_HOST": "UV_INSECURE_HOST",
+    "PIP_RETRIES": "UV_HTTP_RETRIES",
+    "PIP_CERT": "SSL_CERT_FILE",
+}
+SHIM = "from setuptools import setup\n\nsetup()\n"
+
+
+def install(plan: Plan, settings: Settings, log: Log, workdir: Path) -> Path:
+    """Install the plan's requirements from workdir; returns the environment the job runs in."""
+    env = target_env(settings, log)
+    if plan.setup_py_shim:
+        log.step("setup.cfg without setup.py or pyproject.toml: adding setup.py with `setup()` so that it builds")
+        write_new_file(plan.setup_py_shim, SHIM)
+    command = install_command(settings, env, plan)
+    log.step(f"run: {' '.join(command)}")
+    started = time.monotonic()
+    out: list[str] = []
+    err: list[str] = []
+    secrets = settings.index.secrets
+    import subprocess
+
+    try:
+        process = subprocess.Popen(
+            command,
+            cwd=workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=installer_env(settings),
+            text=True,
+            errors="replace",
+        )
+    except OSError as error:
+        raise LauncherError(EX_INSTALL, f"cannot start {command[0]} ({error.strerror})") from error
+    assert process.stdout is not None and process.stderr is not None
+    readers = [
+        threading.Thread(target=pump, args=(process.stdout, "stdout", log, out, secrets)),
+        threading.Thread(target=pump, args=(process.stderr, "stderr", log, err, secrets)),
+    ]
+    for reader in readers:
+        reader.start()
+    code = process.wait()
+    for reader in readers:
+        reader.join()
+    elapsed = time.monotonic() - started
+    log.step(f"exit {code} after {elapsed:.2f} s")
+    installer = settings.installer
+    if code != 0:
+        for line in (err or out)[-INSTALL_TAIL_LINES:]:
+            print(line, file=sys.stderr)
+        where = f"; full output in {log.path}" if log.file else ""
+        exit_code, hint = explain_failure(err + out, settings)
+        raise LauncherError(exit_code, f"installing {plan.method} failed ({installer} {status(code)}): {hint}{where}")
+    say(
+        f"installed {plan.method} with {installer}: {count_installed(installer, out + err)} packages in {elapsed:.1f} s"
+    )
+    return env
+
+
+def write_new_file(path: Path, text: str) -> None:
+    """Create path with text; never over an existing file, never through a link."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as error:
+        raise LauncherError(EX_CANTCREATE, f"cannot create {path} ({error.strerror})") from error
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
+
+
+def site_packages(env: Path) -> Path:
+    return env / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+
+
+def target_env(settings: Settings, log: Log) -> Path:
+    """The environment to install into: the image's own, or a job-local one layered over it."""
+    base, job_env = settings.base_env, settings.job_env
+    if os.access(site_packages(base), os.W_OK):
+        return base
+    if not (job_env / "pyvenv.cfg").exists():
+        make_job_env(settings, log)
+    say(f"{base} is not writable; installing into {job_env}, layered over it")
+    return job_env
+
+
+def make_job_env(settings: Settings, log: Log) -> None:
+    base, job_env = settings.base_env, settings.job_env
+    if job_env.is_symlink() or (job_env.exists() and (not job_env.is_dir() or any(job_env.iterdir()))):
+        raise LauncherError(
+            EX_CANTCREATE,
+            f"{job_env} already exists and is neither an environment nor empty, and the launcher never deletes "
+            "what it did not make; set LAUNCHER_JOB_ENV to a new or empty directory",
+        )
+    command = [str(base / "bin" / "python"), "-m", "venv", "--without-pip", str(job_env)]
+    log.step(f"{base} is not writable; making the job environment {job_env}: {' '.join(command)}")
+    import subprocess
+
+    result = subprocess.run(command, capture_output=True, text=True, check=False, env=clean_environ(settings.environ))
+    if result.returncode != 0:
+        raise LauncherError(EX_CANTCREATE, f"cannot create the job environment {job_env}: {result.stderr.strip()}")
+    # The image's libraries stay importable, after the job's own.
+    (site_packages(job_env) / "_exec_base.pth").write_text(f"{site_packages(base)}\n")
+
+
+def clean_environ(environ: dict[str, str]) -> dict[str, str]:
+    """environ without the PYTHON* variables, which are the job's."""
+    return {name: value for name, value in environ.items() if not name.startswith("PYTHON")}
+
+
+def installer_env(settings: Settings) -> dict[str, str]:
+    """The environment for the installer: the standard PIP_* settings, also in uv's spelling."""
+    env = clean_environ(settings.environ)
+    index = settings.index
+    for pip_name, uv_name in UV_NAMES.items():
+        if env.get(pip_name) and not env.get(uv_name):
+            env[uv_name] = env[pip_name]
+    if index.find_links and not env.get("UV_FIND_LINKS"):
+        env["UV_FIND_LINKS"] = ",".join(index.find_links)
+    env["UV_HTTP_TIMEOUT"] = str(index.timeout)
+    env["UV_CACHE_DIR"] = index.cache_dir
+    env.setdefault("UV_PYTHON_DOWNLOADS", "never")
+    env.setdefault("UV_NO_PROGRESS", "1")
+    return env
+
+
+def install_command(settings: Settings, env: Path, plan: Plan) -> list[str]:
+    python = str(env / "bin" / "python")
+    if settings.installer == "uv":
+        no_index = ["--no-index"] if settings.index.no_index else []
+        return [str(settings.base_env / "bin" / "uv"), "pip", "install", "--python", python, *no_index, *plan.args]
+    return [python, "-m", "pip", "install", "--no-input", *plan.args]
+
+
+def count_installed(installer: str, lines: list[str]) -> int:
+    """How many packages the installer reports it installed."""
+    for line in reversed(lines):
+        if installer == "uv" and (match := re.match(r"Installed (\d+) packages?", line.strip())):
+            return int(match.group(1))
+        if installer == "pip" and line.startswith("Successfully installed "):
+            return len(line.split()) - 2
+    return 0
+
+
+def status(code: int) -> str:
+    """How a child process ended, in words."""
+    if code < 0:
+        name = signal.Signals(-code).name
+        hint = " (out of memory?)" if -code == signal.SIGKILL else ""
+        return f"was killed by {name}{hint}"
+    return f"exited {code}"
+
+
+def explain_failure(lines: list[str], settings: Settings) -> tuple[int, str]:
+    """The exit code and the explanation for an installer's failure, from its output."""
+    text = "\n".join(lines)
+    for pattern, code, hint in INSTALL_FAILURES:
+        if re.search(pattern, text):
+            return code, hint.format(index=settings.index.describe())
+    return EX_INSTALL, "see the installer's error above"
+
+
+def scrub(line: str, secrets: tuple[str, ...]) -> str:
+    """line with any credential of the index URLs replaced by ****."""
+    for secret in secrets:
+        line = line.replace(secret, "****")
+    return line
+
+
+def pump(stream: io.TextIOWrapper, label: str, log: Log, lines: list[str], secrets: tuple[str, ...]) -> None:
+    for line in stream:
+        line = scrub(line, secrets)
+        log.write(f"{label}| {line}")
+        lines.append(line.rstrip("\n"))

@@ -1,0 +1,167 @@
+"""The few calls of libarchive (Debian's libarchive13) that the bundle stage makes, through ctypes.
+
+libarchive reads the formats (tar in its ustar, pax and GNU dialects, sparse files and
+long names included; zip) and writes entries to disk with its secure modes; the
+policy around it (caps, what is refused) is launcher.bundle's. The names below are
+libarchive's own (archive.h, archive_entry.h).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+from ctypes import POINTER, byref, c_char_p, c_int, c_int64, c_size_t, c_uint, c_void_p
+
+LIBRARY = "libarchive.so.13"
+
+# Return codes.
+ARCHIVE_OK = 0
+ARCHIVE_EOF = 1
+ARCHIVE_WARN = -20
+
+# Entry types.
+AE_IFMT = 0o170000
+AE_IFREG = 0o100000
+AE_IFLNK = 0o120000
+AE_IFDIR = 0o040000
+
+# Options of archive_write_disk.
+EXTRACT_PERM = 0x0002
+EXTRACT_TIME = 0x0004
+EXTRACT_SECURE_SYMLINKS = 0x0100
+EXTRACT_SECURE_NODOTDOT = 0x0200
+EXTRACT_SECURE_NOABSOLUTEPATHS = 0x10000
+
+BLOCK_SIZE = 1 << 20
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
+
+_lib = ctypes.CDLL(LIBRARY)
+
+
+def _declare(name: str, restype: object, *argtypes: object) -> ctypes._CFuncPtr:
+    function = getattr(_lib, name)
+    function.restype = restype
+    function.argtypes = argtypes
+    return function
+
+
+_read_new = _declare("archive_read_new", c_void_p)
+_read_support_format_tar = _declare("archive_read_support_format_tar", c_int, c_void_p)
+# The seekable zip reader reads the central directory, so a zip without one (truncated) is refused.
+_read_support_format_zip_seekable = _declare("archive_read_support_format_zip_seekable", c_int, c_void_p)
+_read_open_fd = _declare("archive_read_open_fd", c_int, c_void_p, c_int, c_size_t)
+_read_open_filename = _declare("archive_read_open_filename", c_int, c_void_p, c_char_p, c_size_t)
+_read_next_header = _declare("archive_read_next_header", c_int, c_void_p, POINTER(c_void_p))
+_read_data_block = _declare(
+    "archive_read_data_block", c_int, c_void_p, POINTER(c_void_p), POINTER(c_size_t), POINTER(c_int64)
+)
+_read_free = _declare("archive_read_free", c_int, c_void_p)
+_write_disk_new = _declare("archive_write_disk_new", c_void_p)
+_write_disk_set_options = _declare("archive_write_disk_set_options", c_int, c_void_p, c_int)
+_write_header = _declare("archive_write_header", c_int, c_void_p, c_void_p)
+_write_data_block = _declare("archive_write_data_block", c_int, c_void_p, c_void_p, c_size_t, c_int64)
+_write_finish_entry = _declare("archive_write_finish_entry", c_int, c_void_p)
+_write_close = _declare("archive_write_close", c_int, c_void_p)
+_write_free = _declare("archive_write_free", c_int, c_void_p)
+_error_string = _declare("archive_error_string", c_char_p, c_void_p)
+_errno = _declare("archive_errno", c_int, c_void_p)
+
+entry_pathname = _declare("archive_entry_pathname", c_char_p, c_void_p)
+entry_filetype = _declare("archive_entry_filetype", c_uint, c_void_p)
+entry_size = _declare("archive_entry_size", c_int64, c_void_p)
+entry_perm = _declare("archive_entry_perm", c_uint, c_void_p)
+entry_set_perm = _declare("archive_entry_set_perm", None, c_void_p, c_uint)
+entry_hardlink = _declare("archive_entry_hardlink", c_char_p, c_void_p)
+entry_symlink = _declare("archive_entry_symlink", c_char_p, c_void_p)
+
+
+class ArchiveError(Exception):
+    """A libarchive call failed: its message, and the errno it recorded (0 when none)."""
+
+    def __init__(self, archive: int) -> None:
+        message = _error_string(archive)
+        super().__init__(
+            message.decode("utf-8", "backslashreplace").strip().rstrip(".") if message else "unknown error"
+        )
+        self.errno = max(_errno(archive), 0)
+
+
+class ReadError(ArchiveError):
+    """Reading the archive failed: it is damaged, truncated or not what it claims to be."""
+
+
+class WriteError(ArchiveError):
+    """Writing an entry to disk failed, or libarchive's secure modes refused it."""
+
+
+class Reader:
+    """Reads the entries of a tar or zip archive. A warning counts as a failure: for
+    libarchive, a data block whose CRC does not match is only a warning."""
+
+    def __init__(self, formats: tuple[str, ...]) -> None:
+        self.archive = _read_new()
+        for name in formats:
+            {"tar": _read_support_format_tar, "zip": _read_support_format_zip_seekable}[name](self.archive)
+        self.entry = c_void_p()
+        self.buffer = c_void_p()
+        self.length = c_size_t()
+        self.offset = c_int64()
+
+    def open_fd(self, fd: int) -> None:
+        self._check(_read_open_fd(self.archive, fd, BLOCK_SIZE))
+
+    def open_filename(self, path: bytes) -> None:
+        self._check(_read_open_filename(self.archive, path, BLOCK_SIZE))
+
+    def next_entry(self) -> int | None:
+        """The next entry (valid until the next call), or None at the end of the archive."""
+        if self._check(_read_next_header(self.archive, byref(self.entry))) == ARCHIVE_EOF:
+            return None
+        return self.entry.value
+
+    def next_block(self) -> tuple[int, int, int] | None:
+        """The next block of the current entry's data: (address, length, offset in the file), or None."""
+        if self._check(_read_data_block(self.archive, byref(self.buffer), byref(self.length), byref(self.offset))):
+            return None
+        return self.buffer.value or 0, self.length.value, self.offset.value
+
+    def close(self) -> None:
+        _read_free(self.archive)
+
+    def _check(self, result: int) -> int:
+        if result < ARCHIVE_OK:
+            raise ReadError(self.archive)
+        return result
+
+
+class DiskWriter:
+    """Writes entries to disk, relative to the current directory, with libarchive's write_disk."""
+
+    def __init__(self, options: int) -> None:
+        self.archive = _write_disk_new()
+        _write_disk_set_options(self.archive, options)
+
+    def header(self, entry: int) -> None:
+        self._check(_write_header(self.archive, entry))
+
+    def block(self, address: int, length: int, offset: int) -> None:
+        # A failed write (a full disk) is only a warning to libarchive, which would then
+        # leave a hole of the right size in the file: here it is a failure.
+        if _write_data_block(self.archive, address, length, offset) < ARCHIVE_OK:
+            raise WriteError(self.archive)
+
+    def finish_entry(self) -> None:
+        self._check(_write_finish_entry(self.archive))
+
+    def close(self) -> None:
+        """Apply what libarchive defers to the end (directory modes and times)."""
+        self._check(_write_close(self.archive))
+
+    def free(self) -> None:
+        _write_free(self.archive)
+
+    def _check(self, result: int) -> None:
+        # A warning here is about metadata (a time or a mode that could not be set), unless
+        # the disk failed.
+        if result < ARCHIVE_WARN or (result == ARCHIVE_WARN and _errno(self.archive) in DISK_ERRORS):
+            raise WriteError(self.archive)

@@ -1,0 +1,99 @@
+"""Stage 6: hand the process over to the job's command (CONTRACT.md, L6).
+
+The launcher replaces itself with the command (exec), so the job keeps its PID, its
+signals and its exit code. It starts as a fresh process would: default signal
+dispositions, an empty signal mask, the environment the container was given (plus
+the job environment's PATH), and an init as PID 1 even where the orchestrator
+replaced the image's entrypoint.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+from .errors import EX_NOEXEC, EX_NOTFOUND, LauncherError
+from .settings import Settings
+
+TYPE_CHECKING = False  # typing is not imported: every job would pay for it
+if TYPE_CHECKING:
+    from typing import NoReturn
+
+# The init that reaps orphans and forwards signals, as the image's entrypoint runs it.
+TINI = "/usr/bin/tini"
+
+
+def ensure_init(environ: dict[str, str]) -> None:
+    """Start again under tini when this process is PID 1.
+
+    An orchestrator that replaces the image's entrypoint (Bacalhau's custom job types
+    set it to []) makes the launcher PID 1, and so the job after it: the kernel then
+    drops signals it has no handler for, and nothing reaps orphans. tini as PID 1
+    restores both; the launcher runs as its child, with the environment it was given.
+    """
+    if os.getpid() != 1 or not os.access(TINI, os.X_OK):
+        return
+    os.execve(TINI, [TINI, "--", *sys.orig_argv], environ)
+
+
+def job_environment(settings: Settings, env: Path) -> dict[str, str]:
+    """The job's environment: the container's, unchanged, with env's bin first on PATH when it is not the image's."""
+    environment = dict(settings.environ)
+    if env != settings.base_env:
+        environment["VIRTUAL_ENV"] = str(env)
+        environment["PATH"] = f"{env / 'bin'}{os.pathsep}{environment.get('PATH', os.defpath)}"
+    return environment
+
+
+def reset_signals() -> None:
+    """Give every signal its default action and unblock all: Python ignores SIGPIPE and
+    SIGXFSZ, and an ignored signal stays ignored across exec."""
+    for number in signal.valid_signals():
+        if number in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(number, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass  # signals the C library keeps for itself
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+
+
+def interpreter(path: str) -> str | None:
+    """The interpreter named on a script's #! line, or None."""
+    try:
+        with open(path, "rb") as file:
+            first = file.readline(256)
+    except OSError:
+        return None
+    if not first.startswith(b"#!"):
+        return None
+    words = first[2:].split()
+    return words[0].decode("utf-8", "replace") if words else None
+
+
+def hand_over(command: list[str], workdir: Path, environment: dict[str, str]) -> NoReturn:
+    """Replace this process with the user's command (it keeps the PID, signals and exit code)."""
+    os.chdir(workdir)
+    reset_signals()
+    name = command[0]
+    try:
+        os.execvpe(name, command, environment)
+    except FileNotFoundError as error:
+        # A file that exists but cannot be found to run has a #! line naming a missing interpreter.
+        if os.sep in name and os.path.isfile(name) and (program := interpreter(name)):
+            raise LauncherError(
+                EX_NOEXEC, f"cannot run {name!r}: its interpreter {program!r} (from its #! line) does not exist"
+            ) from error
+        where = "" if os.sep in name else " on PATH"
+        raise LauncherError(EX_NOTFOUND, f"command not found{where}: {name!r}") from error
+    except PermissionError as error:
+        what = (
+            "is a directory"
+            if os.path.isdir(name)
+            else "is not executable (chmod +x it, or run it with its interpreter)"
+        )
+        raise LauncherError(EX_NOEXEC, f"command {name!r} {what}") from error
+    except OSError as error:
+        raise LauncherError(EX_NOEXEC, f"cannot run {name!r}: {error.strerror}") from error

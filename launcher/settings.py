@@ -1,0 +1,313 @@
+"""Stage 1: every setting the launcher reads, read and checked once, before any work.
+
+No other module reads the environment: this one returns a Settings that is passed
+down. The environment is the one the launcher was started with, read back from
+/proc/self/environ, because Python adds LC_CTYPE to its own copy when the locale is C
+(PEP 538); the job receives the original, unchanged.
+
+A malformed value stops the launcher with exit 78 and one line naming the setting
+and the form it accepts. An empty value counts as unset. Values that may hold
+credentials (index URLs) are never printed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import posixpath
+import re
+from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from .errors import EX_CONFIG, LauncherError
+
+# The launcher's own settings and their defaults (README.md lists the same).
+DEFAULTS = {
+    "LAUNCHER_CODE": "/code",  # the bundle: a tar or zip file, or a directory
+    "LAUNCHER_OUTPUTS": "/outputs",  # where requirements.log goes, when it exists
+    "LAUNCHER_WORKDIR": "/tmp/job",  # where the bundle is extracted
+    "LAUNCHER_JOB_ENV": "/tmp/job-env",  # the job's environment when VIRTUAL_ENV is not writable
+    "LAUNCHER_INSTALLER": "uv",  # uv or pip
+    "LAUNCHER_MAX_BYTES": "1g",  # cap on what the bundle writes
+    "LAUNCHER_MAX_MEMBERS": "100000",  # cap on the bundle's members
+    "VIRTUAL_ENV": "/opt/venv",  # the image's environment
+}
+REQUIREMENTS_SETTING = "LAUNCHER_REQUIREMENTS"  # a file in the bundle to install from, or `none`
+NO_INSTALL = "none"
+INSTALLERS = ("uv", "pip")
+DEBUG_SETTING = "LAUNCHER_DEBUG"
+
+# uv's HTTP timeout when neither UV_HTTP_TIMEOUT nor PIP_TIMEOUT is set: pip's default,
+# instead of uv's 30 s, so that an index that stops answering fails within about a minute.
+DEFAULT_HTTP_TIMEOUT = 15
+DEFAULT_UV_CACHE = "/tmp/uv-cache"
+DEFAULT_INDEX = "https://pypi.org/simple"
+
+SIZE = re.compile(r"(\d+)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)
+SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+SIZE_FORM = "a whole number of bytes, optionally with a k, m, g or t suffix (1g = 1 GiB)"
+URL_SCHEMES = ("http", "https", "file")
+URL_FORM = (
+    "give http(s)://[user:password@]host[:port]/path, with any '@', ':' or '/' "
+    "in the user name or password percent-encoded (%40, %3A, %2F)"
+)
+# pip's reading of a yes/no setting (PIP_NO_INDEX).
+TRUE_WORDS = frozenset({"1", "y", "yes", "t", "true", "on"})
+FALSE_WORDS = frozenset({"0", "n", "no", "f", "false", "off"})
+# Secrets shorter than this are not searched for in an installer's output.
+SHORTEST_SECRET = 4
+
+
+class Index:
+    """Where the installer looks for packages: the PIP_* settings (and uv's own) as the launcher reads them."""
+
+    def __init__(
+        self,
+        url: str,
+        url_setting: str,
+        find_links: tuple[str, ...],
+        no_index: bool,
+        timeout: int,
+        cache_dir: str,
+        secrets: tuple[str, ...],
+    ) -> None:
+        self.url = url  # the package index, as given (uv's UV_INDEX_URL wins over PIP_INDEX_URL)
+        self.url_setting = url_setting  # which setting named it, for messages
+        self.find_links = find_links
+        self.no_index = no_index
+        self.timeout = timeout  # seconds per request, for uv (whole seconds)
+        self.cache_dir = cache_dir
+        self.secrets = secrets  # credentials found in the index URLs, never to be printed
+
+    def describe(self) -> str:
+        """The index in use, for messages, without any credentials."""
+        if self.no_index:
+            return "(no index: PIP_NO_INDEX is set)"
+        return public_url(self.url) or f"of {self.url_setting} (not shown, as it may hold credentials)"
+
+
+class Settings:
+    """Every setting, checked; made by read()."""
+
+    def __init__(
+        self,
+        environ: dict[str, str],
+        code: Path,
+        outputs: Path,
+        workdir: Path,
+        job_env: Path,
+        base_env: Path,
+        requirements: str | None,
+        installer: str,
+        max_bytes: int,
+        max_members: int,
+        index: Index,
+    ) -> None:
+        self.environ = environ  # the environment as the launcher was given it; the job gets it unchanged
+        self.code = code
+        self.outputs = outputs
+        self.workdir = workdir
+        self.job_env = job_env
+        self.base_env = base_env
+        self.requirements = requirements  # None: detect; NO_INSTALL: install nothing; else a file in the bundle
+        self.installer = installer
+        self.max_bytes = max_bytes
+        self.max_members = max_members
+        self.index = index
+
+
+def original_environment() -> dict[str, str]:
+    """The environment this process was started with (names and values byte for byte)."""
+    try:
+        with open("/proc/self/environ", "rb") as file:
+            data = file.read()
+    except OSError:
+        return dict(os.environ)
+    environ: dict[str, str] = {}
+    for item in data.split(b"\0"):
+        name, equals, value = item.partition(b"=")
+        if equals and name:
+            environ[os.fsdecode(name)] = os.fsdecode(value)
+    return environ
+
+
+def debug_requested(environ: dict[str, str]) -> bool:
+    return value_of(environ, DEBUG_SETTING) is not None
+
+
+def read(environ: dict[str, str]) -> Settings:
+    """Read and check every setting; raise LauncherError (78) on the first malformed one."""
+    workdir = absolute_path(environ, "LAUNCHER_WORKDIR")
+    job_env = absolute_path(environ, "LAUNCHER_JOB_ENV")
+    for a, b in ((workdir, job_env), (job_env, workdir)):
+        if a == b or b in a.parents:
+            raise LauncherError(
+                EX_CONFIG, "LAUNCHER_WORKDIR and LAUNCHER_JOB_ENV overlap; give two separate directories"
+            )
+    return Settings(
+        environ=environ,
+        code=absolute_path(environ, "LAUNCHER_CODE"),
+        outputs=absolute_path(environ, "LAUNCHER_OUTPUTS"),
+        workdir=workdir,
+        job_env=job_env,
+        base_env=absolute_path(environ, "VIRTUAL_ENV"),
+        requirements=requirements_file(environ),
+        installer=choice(environ, "LAUNCHER_INSTALLER", INSTALLERS),
+        max_bytes=size(environ, "LAUNCHER_MAX_BYTES"),
+        max_members=count(environ, "LAUNCHER_MAX_MEMBERS"),
+        index=index(environ),
+    )
+
+
+# --- Readers, one per form ------------------------------------------------------
+
+
+def value_of(environ: dict[str, str], name: str) -> str | None:
+    value = environ.get(name, "").strip()
+    return value or None
+
+
+def setting(environ: dict[str, str], name: str) -> str:
+    return value_of(environ, name) or DEFAULTS[name]
+
+
+def invalid(name: str, value: str | None, form: str) -> LauncherError:
+    shown = f"={value[:80]!r}" if value is not None else ""
+    return LauncherError(EX_CONFIG, f"{name}{shown} is not valid: {form}")
+
+
+def absolute_path(environ: dict[str, str], name: str) -> Path:
+    value = setting(environ, name)
+    if not value.startswith("/") or "\0" in value:
+        raise invalid(name, value, "give an absolute path")
+    return Path(posixpath.normpath(value))
+
+
+def choice(environ: dict[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = setting(environ, name).lower()
+    if value not in choices:
+        raise invalid(name, value, f"choose one of {', '.join(choices)}")
+    return value
+
+
+def size(environ: dict[str, str], name: str) -> int:
+    value = setting(environ, name)
+    match = SIZE.fullmatch(value)
+    if not match or int(match.group(1)) == 0:
+        raise invalid(name, value, f"give {SIZE_FORM}, at least 1")
+    return int(match.group(1)) * SIZE_UNITS[match.group(2).lower()]
+
+
+def count(environ: dict[str, str], name: str) -> int:
+    value = setting(environ, name)
+    if not value.isascii() or not value.isdigit() or int(value) == 0:
+        raise invalid(name, value, "give a whole number, at least 1")
+    return int(value)
+
+
+def flag(environ: dict[str, str], name: str) -> bool:
+    value = value_of(environ, name)
+    if value is None or value.lower() in FALSE_WORDS:
+        return False
+    if value.lower() in TRUE_WORDS:
+        return True
+    raise invalid(name, value, "give 1, true, yes or on (or 0, false, no, off)")
+
+
+def seconds(environ: dict[str, str], name: str, whole: bool = False) -> float | None:
+    value = value_of(environ, name)
+    if value is None:
+        return None
+    try:
+        number = float(value) if not whole else int(value)
+    except ValueError:
+        number = math.nan
+    if not number > 0 or math.isinf(number):
+        raise invalid(name, value, f"give a {'whole ' if whole else ''}number of seconds, more than 0")
+    return number
+
+
+def requirements_file(environ: dict[str, str]) -> str | None:
+    """LAUNCHER_REQUIREMENTS: `none`, or a file relative to the top of the bundle."""
+    value = value_of(environ, REQUIREMENTS_SETTING)
+    if value is None:
+        return None
+    if value.lower() == NO_INSTALL:
+        return NO_INSTALL
+    normal = posixpath.normpath(value)
+    if value.startswith("/") or normal == ".." or normal.startswith("../"):
+        raise invalid(REQUIREMENTS_SETTING, value, "name a file inside the bundle, relative to its top (or none)")
+    return normal
+
+
+# --- Package indexes ------------------------------------------------------------
+
+
+def url(name: str, value: str) -> str:
+    """A checked index URL; the value is never shown, as it may hold a password."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in URL_SCHEMES or (parts.scheme != "file" and not parts.hostname):
+        raise invalid(f"{name} (value not shown)", None, URL_FORM)
+    return value
+
+
+def urls(environ: dict[str, str], name: str) -> tuple[str, ...]:
+    return tuple(url(name, item) for item in (value_of(environ, name) or "").split())
+
+
+def public_url(value: str) -> str | None:
+    """value without credentials or query, or None when that cannot be told apart for sure.
+
+    An '@' past the host (in a path, as Azure's `feed@view` has, or left there by a
+    password with a raw '/') leaves it open what is host and what is password: such a
+    URL is not shown at all.
+    """
+    parts = urlsplit(value)
+    if "@" in parts.path or "@" in parts.query or "@" in parts.fragment:
+        return None
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
+
+def secrets_in(value: str) -> set[str]:
+    """What in an index URL may be a credential: the password (or token), raw and decoded."""
+    parts = urlsplit(value)
+    found: set[str] = set()
+    userinfo = parts.netloc.rpartition("@")[0]
+    if userinfo:
+        user, colon, password = userinfo.partition(":")
+        found.add(password if colon else user)
+    if "@" in parts.path:
+        # A '/' in a password ends the host early; all up to the last '@' may be secret.
+        found.add(value.split("://", 1)[-1].rpartition("@")[0])
+    return {form for secret in found for form in (secret, unquote(secret)) if len(form) >= SHORTEST_SECRET}
+
+
+def index(environ: dict[str, str]) -> Index:
+    url_setting = next((name for name in ("UV_INDEX_URL", "PIP_INDEX_URL") if value_of(environ, name)), "")
+    index_url = url(url_setting, value_of(environ, url_setting) or "") if url_setting else DEFAULT_INDEX
+    extra = urls(environ, "PIP_EXTRA_INDEX_URL") + urls(environ, "UV_EXTRA_INDEX_URL")
+    find_links = tuple((value_of(environ, "PIP_FIND_LINKS") or "").split())
+    pip_timeout = seconds(environ, "PIP_TIMEOUT")
+    uv_timeout = seconds(environ, "UV_HTTP_TIMEOUT", whole=True)
+    timeout = uv_timeout or (math.ceil(pip_timeout) if pip_timeout else DEFAULT_HTTP_TIMEOUT)
+    retries = value_of(environ, "PIP_RETRIES")
+    if retries is not None and not (retries.isascii() and retries.isdigit()):
+        raise invalid("PIP_RETRIES", retries, "give a whole number of retries, 0 or more")
+    cache_dir = value_of(environ, "UV_CACHE_DIR")
+    if cache_dir is None:
+        pip_cache = value_of(environ, "PIP_CACHE_DIR")
+        cache_dir = posixpath.join(pip_cache, "uv") if pip_cache else DEFAULT_UV_CACHE
+    secrets = {secret for value in (index_url, *extra, *find_links) for secret in secrets_in(value)}
+    return Index(
+        url=index_url,
+        url_setting=url_setting or "the default index",
+        find_links=find_links,
+        no_index=flag(environ, "PIP_NO_INDEX"),
+        timeout=int(timeout),
+        cache_dir=cache_dir,
+        secrets=tuple(sorted(secrets, key=len, reverse=True)),
+    )
