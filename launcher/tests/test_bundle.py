@@ -1,0 +1,240 @@
+import gzip
+import os
+import stat
+from pathlib import Path
+
+import make_bundle
+import pytest
+
+from launcher import bundle
+from launcher.errors import EX_BUNDLE, EX_CANTCREATE, LauncherError
+
+
+def extract(tmp_path: Path, settings, data: bytes) -> Path:
+    """Extract data as a bundle file into a fresh root beside it; return the root."""
+    source = tmp_path / "bundle"
+    source.write_bytes(data)
+    root = tmp_path / "root"
+    root.mkdir()
+    bundle.extract(source, root, settings)
+    return root
+
+
+def refused(tmp_path: Path, settings, data: bytes) -> LauncherError:
+    with pytest.raises(LauncherError) as error:
+        extract(tmp_path, settings, data)
+    # All or nothing: the root is empty, and nothing was written beside it.
+    assert list((tmp_path / "root").iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "root"]
+    return error.value
+
+
+@pytest.mark.parametrize(
+    ("scenario", "message"),
+    [
+        ("absolute", "refused member '/tmp/escaped-absolute': absolute path"),
+        ("traversal", "refused member '../escaped-traversal': '..' in its path"),
+        ("names-traversal", "refused member '../caf\\udce9-escaped': '..' in its path"),
+        ("symlink-escape", "refused member 'link': symlink to absolute path '/tmp'"),
+        ("symlink-dotdot", "refused member 'up': symlink to '..' points outside the bundle"),
+        ("symlink-later-link", "refused member 'x': symlink points outside the bundle through the links made after it"),
+        ("symlink-through-inside-link", "cannot extract member 'alias/through.txt' (Cannot extract through symlink"),
+        ("hardlink-escape", "refused member 'passwd': hardlink to '../../etc/passwd' points outside the bundle"),
+        ("hardlink-to-symlink", "refused member 'etc': hardlink to the symlink 'a/b/link'"),
+        ("hardlink-shim", "refused member 'setup.py': hardlink to the symlink 'd/e/f/g/out'"),
+        ("hardlink-later", "refused member 'early': hardlink to 'late.txt', which the bundle has not made before it"),
+        ("hardlink-missing", "refused member 'orphan': hardlink to 'nowhere.txt', which the bundle has not made"),
+        ("device", "refused member 'null': device or FIFO"),
+        ("fifo", "refused member 'pipe': device or FIFO"),
+        ("file-over-directory", "cannot extract member 'data' (Can't replace existing directory with non-directory)"),
+        ("hardlink-copies", "content exceeds 1073741824 bytes at 'copy-"),
+        ("sparse-bomb", "content exceeds 1073741824 bytes at 'sparse.bin'"),
+        ("long-name-2g", "gzip archive is truncated or corrupt (Special header too large)"),
+        ("pax-header-2g", "gzip archive is truncated or corrupt (Special header too large)"),
+        ("negative-pax-size", "gzip archive is truncated or corrupt (Tar size attribute is negative)"),
+        ("damaged-crc", "gzip archive is truncated or corrupt (CRC check failed"),
+        ("damaged-byte", "gzip archive is truncated or corrupt (CRC check failed"),
+        ("damaged-trailer", "gzip archive is truncated or corrupt (the stream ends early)"),
+        ("empty", "is an empty archive; the bundle holds no files"),
+        ("zip-absolute", "refused member '/tmp/escaped-zip': absolute path"),
+        ("zip-traversal", "refused member '../escaped-zip': '..' in its path"),
+        ("zip-symlink-escape", "refused member 'link': symlink to absolute path '/etc'"),
+        ("zip-bad-crc", "zip archive is truncated or corrupt (ZIP bad CRC"),
+        ("zip-truncated", "zip archive is truncated or corrupt (its central directory, at the end, is missing)"),
+        ("hardlink-escape.tar", "hardlink to '../../etc/passwd' points outside the bundle"),
+        ("device.tbz2", "refused member 'null': device or FIFO"),
+        ("absolute.txz", "refused member '/tmp/escaped-absolute': absolute path"),
+    ],
+)
+def test_hostile_bundles_are_refused_and_leave_nothing(tmp_path, config, scenario, message):
+    error = refused(tmp_path, config(), make_bundle.scenario(scenario))
+    assert error.code == EX_BUNDLE
+    assert message in str(error)
+
+
+@pytest.mark.parametrize("scenario", ["names", "names.tar", "names.tbz2", "names.txz"])
+def test_names_are_bytes(tmp_path, config, scenario):
+    root = extract(tmp_path, config(), make_bundle.scenario(scenario))
+    names = sorted(os.listdir(os.fsencode(root)))
+    assert names == sorted([b"main.py", b"with space.txt", "ünïcødé-名前.txt".encode(), b"latin1-caf\xe9.txt"])
+
+
+def test_a_zip_is_extracted_with_its_modes(tmp_path, config):
+    root = extract(tmp_path, config(), make_bundle.scenario("zip"))
+    assert (root / "main.py").read_text() == "print('hello from a zip')\n"
+    assert (root / "data" / "ünï.txt").read_text() == "x\n"
+    assert stat.S_IMODE((root / "tool.sh").stat().st_mode) == 0o755
+
+
+def test_links_inside_the_bundle_are_kept(tmp_path, config):
+    root = extract(tmp_path, config(), make_bundle.scenario("links-inside"))
+    assert (root / "sym.txt").is_symlink()
+    assert (root / "hard.txt").stat().st_ino == (root / "data" / "a.txt").stat().st_ino
+
+
+def test_setuid_and_setgid_bits_are_dropped(tmp_path, config):
+    root = extract(tmp_path, config(), make_bundle.scenario("setuid"))
+    assert stat.S_IMODE((root / "tool").stat().st_mode) == 0o755
+
+
+def test_modes_always_let_the_owner_use_and_remove(tmp_path, config):
+    members = [make_bundle.special("locked", b"5"), make_bundle.regular("locked/secret", b"x", mode=0o000)]
+    members[0][0].mode = 0o000
+    root = extract(tmp_path, config(), gzip.compress(make_bundle.tar_of(members)))
+    assert stat.S_IMODE((root / "locked").stat().st_mode) == 0o700
+    assert (root / "locked" / "secret").read_bytes() == b"x"
+
+
+@pytest.mark.parametrize(
+    ("scenario", "path", "content"),
+    [
+        ("duplicates", "main.py", b"print('second')\n"),
+        ("replace-empty-directory", "data", b"a file now\n"),
+        ("mtime-2-80", "late.py", b"x = 1\n"),
+    ],
+)
+def test_later_members_replace_earlier_ones(tmp_path, config, scenario, path, content):
+    root = extract(tmp_path, config(), make_bundle.scenario(scenario))
+    assert (root / path).read_bytes() == content
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"LAUNCHER_MAX_MEMBERS": "3"}, "more than 3 members (limit: LAUNCHER_MAX_MEMBERS)"),
+        ({"LAUNCHER_MAX_BYTES": "100"}, "content exceeds 100 bytes at 'f1' (limit: LAUNCHER_MAX_BYTES)"),
+    ],
+)
+def test_the_caps(tmp_path, config, environ, message):
+    data = make_bundle.tar_of([make_bundle.regular(f"f{i}", b"x" * 60) for i in range(5)])
+    assert message in str(refused(tmp_path, config(**environ), data))
+
+
+def test_a_hardlink_counts_at_the_size_of_what_it_links_to(tmp_path, config):
+    data = make_bundle.hardlinks(count=3, size=1000)  # main.py (15 bytes), data.bin and three links: 4015 bytes
+    assert "content exceeds 4000 bytes at 'copy-00002'" in str(
+        refused(tmp_path, config(LAUNCHER_MAX_BYTES="4000"), data)
+    )
+    within = tmp_path / "within"
+    within.mkdir()
+    root = extract(within, config(LAUNCHER_MAX_BYTES="4015"), data)
+    assert (root / "copy-00002").stat().st_nlink == 4
+
+
+def test_data_beyond_what_a_zip_declares_counts(tmp_path, config):
+    # The central directory says 10 bytes; the member inflates to 1 MiB.
+    data = bytearray(make_bundle.zip_of([("a.txt", bytes(1 << 20), 0o100644)]))
+    for signature, offset in ((b"PK\x01\x02", 24), (b"PK\x03\x04", 22)):
+        index = data.index(signature) + offset
+        data[index : index + 4] = (10).to_bytes(4, "little")
+    assert "content exceeds 65536 bytes at 'a.txt'" in str(refused(tmp_path, config(LAUNCHER_MAX_BYTES="64k"), data))
+
+
+def test_the_decompressed_stream_is_capped(tmp_path, config):
+    # Data that no member writes (a directory that claims a size) still has to be decompressed.
+    hidden = make_bundle.header(b"dir/", 8 << 20, b"5") + bytes(8 << 20) + make_bundle.END
+    error = refused(tmp_path, config(LAUNCHER_MAX_BYTES="1k", LAUNCHER_MAX_MEMBERS="10"), gzip.compress(hidden))
+    assert str(error).endswith(
+        "decompressed, the archive exceeds 41984 bytes (limit: LAUNCHER_MAX_BYTES, plus room for headers per member)"
+    )
+
+
+def test_a_full_disk_is_no_space(tmp_path, config, monkeypatch):
+    class Full(bundle.Extraction):
+        def write_entries(self, reader, writer):
+            self.name = b"data.bin"
+            raise self.cannot_write(OSError(28, "No space left on device"))
+
+    monkeypatch.setattr(bundle, "Extraction", Full)
+    error = refused(tmp_path, config(), make_bundle.scenario("links-inside"))
+    assert error.code == EX_CANTCREATE
+    assert "no space left in" in str(error)
+    assert "while extracting member 'data.bin'; give the job a larger /tmp" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"just text\n", "is not a tar or zip archive"),
+        (gzip.compress(b"just text\n"), "is gzip data with no tar archive in it"),
+        (b"\x1f\x8b\x08\x00garbage", "gzip archive is truncated or corrupt"),
+    ],
+)
+def test_what_is_not_a_bundle(tmp_path, config, content, message):
+    assert message in str(refused(tmp_path, config(), content))
+
+
+# --- The working directory ------------------------------------------------------------
+
+
+def test_an_existing_working_directory_with_files_is_not_deleted(tmp_path, config):
+    (tmp_path / "job").mkdir()
+    (tmp_path / "job" / "precious.txt").write_text("keep\n")
+    with pytest.raises(LauncherError, match="already exists and is not an empty directory") as error:
+        bundle.prepare(config())
+    assert error.value.code == EX_CANTCREATE
+    assert (tmp_path / "job" / "precious.txt").read_text() == "keep\n"
+
+
+def test_an_empty_working_directory_is_used(tmp_path, config):
+    (tmp_path / "job").mkdir()
+    assert bundle.prepare(config()) == tmp_path / "job"
+
+
+def test_a_working_directory_an_earlier_run_made_is_replaced(tmp_path, config):
+    settings = config()
+    bundle.prepare(settings)
+    (tmp_path / "job" / "stale.txt").write_text("from the first run\n")
+    bundle.prepare(settings)
+    assert list((tmp_path / "job").iterdir()) == []
+
+
+def test_a_directory_holding_only_an_archive_has_it_extracted(tmp_path, config):
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "upload.zip").write_bytes(make_bundle.scenario("zip-in-folder"))
+    assert bundle.prepare(config()) == tmp_path / "job" / "project"
+
+
+def test_a_lone_data_file_in_a_code_directory_is_copied(tmp_path, config):
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "main.py").write_text("print(1)\n")
+    assert (bundle.prepare(config()) / "main.py").read_text() == "print(1)\n"
+
+
+@pytest.mark.parametrize(
+    ("entries", "expected"),
+    [
+        (["project/"], "project"),
+        (["project/", "__MACOSX/"], "project"),
+        (["project/", "README.md"], "."),
+        (["main.py"], "."),
+    ],
+)
+def test_single_top_level_directory_becomes_the_working_directory(tmp_path, entries, expected):
+    for entry in entries:
+        target = tmp_path / entry
+        if entry.endswith("/"):
+            target.mkdir()
+        else:
+            target.write_text("")
+    assert bundle.single_top_level(tmp_path) == (tmp_path / expected).resolve()

@@ -1,0 +1,97 @@
+import pytest
+
+from launcher import install
+from launcher.errors import LauncherError
+
+
+def test_pip_settings_are_given_to_uv_too(config):
+    env = install.installer_env(
+        config(
+            PIP_INDEX_URL="http://127.0.0.1:1/simple",
+            PIP_EXTRA_INDEX_URL="http://a/simple http://b/simple",
+            PIP_FIND_LINKS="/wheels /more",
+            PIP_TRUSTED_HOST="a b",
+            PIP_CERT="/ca.pem",
+            PIP_CACHE_DIR="/cache",
+            PIP_TIMEOUT="3",
+            PIP_RETRIES="1",
+        )
+    )
+    assert env["UV_INDEX_URL"] == "http://127.0.0.1:1/simple"
+    assert env["UV_EXTRA_INDEX_URL"] == "http://a/simple http://b/simple"
+    assert env["UV_FIND_LINKS"] == "/wheels,/more"
+    assert env["UV_INSECURE_HOST"] == "a b"
+    assert env["SSL_CERT_FILE"] == "/ca.pem"
+    assert env["UV_CACHE_DIR"] == "/cache/uv"
+    assert (env["UV_HTTP_TIMEOUT"], env["UV_HTTP_RETRIES"]) == ("3", "1")
+
+
+def test_uv_waits_15_seconds_per_request_by_default(config):
+    assert install.installer_env(config())["UV_HTTP_TIMEOUT"] == "15"
+
+
+def test_uv_own_settings_win(config):
+    env = install.installer_env(config(PIP_INDEX_URL="http://a/simple", UV_INDEX_URL="http://b/simple"))
+    assert env["UV_INDEX_URL"] == "http://b/simple"
+
+
+def test_the_installer_gets_none_of_the_jobs_python_variables(config):
+    env = install.installer_env(config(PYTHONPATH="/tmp/job", PYTHONHOME="/nowhere", PYTHONSTARTUP="/x", KEEP="1"))
+    assert not [name for name in env if name.startswith("PYTHON")]
+    assert env["KEEP"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("output", "code", "hint"),
+    [
+        ("error: Couldn't parse requirement in `requirements.txt` at position 0", 78, "is not valid"),
+        ("Invalid requirement: 'x>>=1'", 78, "is not valid"),
+        ("error: File not found: `other.txt`", 78, "missing from the bundle"),
+        ("  cause: tcp connect error\n  cause: Connection refused (os error 111)", 69, "could not be reached"),
+        ("  cause: operation timed out", 69, "did not answer in time"),
+        ("  cause: Because nosuchpkg was not found in the package registry", 69, "is not available from"),
+        ("error: No solution found when resolving dependencies", 69, "requirements conflict"),
+        ("error: Failed to build `x @ file:///tmp/job`", 69, "building the project failed"),
+        ("error: [Errno 28] No space left on device\nerror: Failed to build `cext`", 73, "the disk filled up"),
+        ("something new", 69, "see the installer's error above"),
+    ],
+)
+def test_install_failures_are_explained(config, output, code, hint):
+    assert install.explain_failure(output.split("\n"), config())[0] == code
+    assert hint in install.explain_failure(output.split("\n"), config())[1]
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://user:s3cret@index.example/simple/", "https://index.example/simple/"),
+        ("https://user:p@ss@index.example/simple/", "https://index.example/simple/"),
+        ("https://t0k/en@index.example/simple/", "of PIP_INDEX_URL (not shown, as it may hold credentials)"),
+    ],
+)
+def test_credentials_never_appear_in_messages(config, url, shown):
+    hint = install.explain_failure(["Connection refused"], config(PIP_INDEX_URL=url))[1]
+    assert hint.startswith(f"the package index {shown} could not be reached")
+
+
+def test_credentials_are_scrubbed_from_the_installers_output(config):
+    secrets = config(PIP_INDEX_URL="https://user:p%40ss-w0rd@index.example/simple/").index.secrets
+    line = "Failed to fetch `https://user:p%40ss-w0rd@index.example/simple/x/` as user:p@ss-w0rd"
+    assert install.scrub(line, secrets) == "Failed to fetch `https://user:****@index.example/simple/x/` as user:****"
+
+
+def test_the_shim_is_never_written_through_a_link(tmp_path):
+    (tmp_path / "setup.py").symlink_to(tmp_path / "elsewhere.py")
+    with pytest.raises(LauncherError, match="cannot create"):
+        install.write_new_file(tmp_path / "setup.py", install.SHIM)
+    assert not (tmp_path / "elsewhere.py").exists()
+
+
+def test_a_job_environment_that_is_not_empty_is_not_the_launchers(tmp_path, config):
+    settings = config(VIRTUAL_ENV=str(tmp_path / "read-only-base"))
+    (tmp_path / "job-env").mkdir()
+    (tmp_path / "job-env" / "precious.txt").write_text("keep\n")
+    with pytest.raises(LauncherError, match="neither an environment nor empty") as error:
+        install.target_env(settings, install.Log(None))
+    assert error.value.code == 73
+    assert (tmp_path / "job-env" / "precious.txt").read_text() == "keep\n"

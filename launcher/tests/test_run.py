@@ -1,0 +1,81 @@
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from launcher import run
+from launcher.errors import LauncherError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("files", "command", "code", "message"),
+    [
+        ({}, "no-such-command", 127, "command not found on PATH: 'no-such-command'"),
+        ({}, "./missing.sh", 127, "command not found: './missing.sh'"),
+        ({"plain.sh": ("#!/bin/sh\n", 0o644)}, "./plain.sh", 126, "command './plain.sh' is not executable"),
+        ({"tools/.keep": ("", 0o644)}, "./tools", 126, "command './tools' is a directory"),
+        (
+            {"orphan.sh": ("#!/no/such/interpreter -x\n", 0o755)},
+            "./orphan.sh",
+            126,
+            "its interpreter '/no/such/interpreter' (from its #! line) does not exist",
+        ),
+    ],
+)
+def test_a_command_that_cannot_run_says_why(tmp_path, monkeypatch, files, command, code, message):
+    for name, (content, mode) in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(content)
+        (tmp_path / name).chmod(mode)
+    monkeypatch.chdir(tmp_path)
+    previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGPIPE)}
+    try:
+        with pytest.raises(LauncherError, match=re.escape(message)) as error:
+            run.hand_over([command], tmp_path, {"PATH": "/nonexistent"})
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    assert error.value.code == code
+
+
+def test_the_job_starts_with_default_signals_and_none_blocked():
+    # A child that ignores SIGPIPE and blocks SIGUSR1, as Python leaves them, then hands over to grep.
+    code = (
+        f"import signal, sys; sys.path.insert(0, {str(ROOT)!r}); from launcher import run; "
+        "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1}); "
+        "run.hand_over(['grep', '^Sig[BI]', '/proc/self/status'], '.', {})"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    masks = dict(line.split(":\t") for line in result.stdout.splitlines())
+    # Signals 32 and 33 belong to the C library (threads), which keeps them from Python.
+    libc = (1 << 31) | (1 << 32)
+    assert {name: int(mask, 16) & ~libc for name, mask in masks.items()} == {"SigBlk": 0, "SigIgn": 0}
+
+
+def test_the_job_environment_adds_the_job_environment_path_only(config, tmp_path):
+    settings = config(PATH="/usr/bin:/bin", KEEP="1")
+    assert run.job_environment(settings, settings.base_env) == settings.environ
+    job = run.job_environment(settings, tmp_path / "job-env")
+    assert job == {
+        **settings.environ,
+        "VIRTUAL_ENV": str(tmp_path / "job-env"),
+        "PATH": f"{tmp_path}/job-env/bin:/usr/bin:/bin",
+    }
+
+
+def test_an_init_is_started_only_as_pid_1(monkeypatch):
+    calls = []
+    monkeypatch.setattr(os, "execve", lambda *args: calls.append(args))
+    monkeypatch.setattr(os, "getpid", lambda: 42)
+    run.ensure_init({})
+    assert calls == []
+    monkeypatch.setattr(os, "getpid", lambda: 1)
+    monkeypatch.setattr(os, "access", lambda path, mode: path == run.TINI)
+    run.ensure_init({"A": "1"})
+    assert calls == [(run.TINI, [run.TINI, "--", *sys.orig_argv], {"A": "1"})]
