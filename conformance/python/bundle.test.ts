@@ -2,7 +2,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { create as createTar } from "tar";
 import { describe, expect, it } from "vitest";
-import { scenarioTar, tempDir, tgz, tree } from "../support/fixtures.js";
+import { scenarioBundle, tempDir, tgz, tree } from "../support/fixtures.js";
 import { launch, launcherLines, runPython } from "../support/python.js";
 
 const showCwd = launch("python", "-c", "import os; print(os.getcwd(), sorted(os.listdir()))");
@@ -17,11 +17,14 @@ async function plainTar(files: Record<string, string>): Promise<Buffer> {
 
 describe("python: the code bundle", () => {
   it.each([
-    ["gzip-compressed", () => tgz(hello)],
-    ["uncompressed", () => plainTar(hello)],
-  ])("L1.1 a %s tar at /code is extracted and the command runs in it", async (_, make) => {
-    const job = await runPython({ code: await make(), command: launch("python", "main.py") });
-    expect(job.stdout).toBe("hello from the bundle\n");
+    ["a gzip-compressed tar", () => tgz(hello), "python main.py", "hello from the bundle\n"],
+    ["an uncompressed tar", () => plainTar(hello), "python main.py", "hello from the bundle\n"],
+    ["a bzip2-compressed tar", () => scenarioBundle("duplicates.tbz2"), "python main.py", "second\n"],
+    ["an xz-compressed tar", () => scenarioBundle("duplicates.txz"), "python main.py", "second\n"],
+    ["a zip file, modes kept", () => scenarioBundle("zip"), "python main.py && ./tool.sh && cat data/ünï.txt", "hello from a zip\ntool\nx\n"],
+  ])("L1.1 %s at /code is extracted and the command runs in it", async (_, make, command, stdout) => {
+    const job = await runPython({ code: await make(), command: launch("sh", "-c", command) });
+    expect(job.stdout).toBe(stdout);
     expect(job.exitCode).toBe(0);
   });
 
@@ -35,11 +38,14 @@ describe("python: the code bundle", () => {
     expect(job.exitCode).toBe(0);
   });
 
-  it("L1.2 a directory holding only an archive has that archive extracted", async () => {
+  it.each([
+    ["upload.tgz", () => tgz(hello), "hello from the bundle\n"],
+    ["upload.zip", () => scenarioBundle("zip"), "hello from a zip\n"],
+  ])("L1.2 a directory holding only an archive (%s) has that archive extracted", async (name, make, stdout) => {
     const dir = await tempDir();
-    await writeFile(path.join(dir, "upload.tgz"), await tgz(hello));
+    await writeFile(path.join(dir, name), await make());
     const job = await runPython({ code: { path: dir }, command: launch("python", "main.py") });
-    expect(job.stdout).toBe("hello from the bundle\n");
+    expect(job.stdout).toBe(stdout);
     expect(job.exitCode).toBe(0);
   });
 
@@ -59,11 +65,17 @@ describe("python: the code bundle", () => {
     const job = await runPython({ code: await tgz(files), command: showCwd });
     expect(job.stdout).toBe(`${expected}\n`);
   });
+
+  it("L1.4 a zip of one folder, with the __MACOSX folder that macOS adds, runs in that folder", async () => {
+    const job = await runPython({ code: await scenarioBundle("zip-in-folder"), command: showCwd });
+    expect(job.stdout).toBe("/tmp/job/project ['main.py']\n");
+    expect(job.exitCode).toBe(0);
+  });
 });
 
 describe("python: safe extraction", () => {
   it("L2.4 symlinks and hardlinks inside the bundle are extracted", async () => {
-    const job = await runPython({ code: await scenarioTar("links-inside"), command: launch("cat", "sym.txt", "hard.txt") });
+    const job = await runPython({ code: await scenarioBundle("links-inside"), command: launch("cat", "sym.txt", "hard.txt") });
     expect(job.stdout).toBe("A\nA\n");
     expect(job.exitCode).toBe(0);
   });

@@ -31,7 +31,7 @@ describe("python: the launcher's own failures", () => {
     {
       name: "bad bundle",
       code: 65,
-      message: /\/code is not a tar archive/,
+      message: /\/code is not a tar or zip archive/,
       job: async () => ({ code: Buffer.from("not an archive\n"), command: launch("true") }),
     },
     {

@@ -1,4 +1,4 @@
-// Test-time fixtures: temporary folders and code bundles made with tar.
+// Test-time fixtures: temporary folders and code bundles.
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { create as createTar } from "tar";
@@ -42,9 +42,10 @@ export async function tgz(files: Record<string, string | Buffer>, executable: st
   return readFile(out);
 }
 
-/** A gzip-compressed tar of one scenario of fixtures/make_tar.py (hostile ones included). */
-export async function scenarioTar(scenario: string): Promise<Buffer> {
-  const out = path.join(await tempDir(), `${scenario}.tgz`);
-  await execa("python3", [path.join(fixturesDir, "make_tar.py"), scenario, out]);
+/** The bundle of one scenario of fixtures/make_bundle.py (hostile ones included): a gzip'd
+ * tar unless the scenario says otherwise (zip-*, *.tar, *.tbz2, *.txz). */
+export async function scenarioBundle(scenario: string): Promise<Buffer> {
+  const out = path.join(await tempDir(), "bundle");
+  await execa("python3", [path.join(fixturesDir, "make_bundle.py"), scenario, out]);
   return readFile(out);
 }

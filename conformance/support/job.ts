@@ -19,6 +19,8 @@ export interface Job {
   image: string;
   /** The container's command (appended to the image's entrypoint). */
   command?: string[];
+  /** Replace the image's entrypoint; [] removes it, as Bacalhau's custom job types do. */
+  entrypoint?: string[];
   /** Placed at /code: a buffer becomes a file, a host path is copied as it is (file or directory). */
   code?: Buffer | { path: string };
   /** Files placed under /inputs, by relative path. */
@@ -124,6 +126,7 @@ export async function runJob(job: Job): Promise<JobResult> {
     .withLabels({ [RUN_LABEL]: inject("runLabel"), [FILE_LABEL]: fileId })
     .withEnvironment(job.env ?? {});
   if (job.command) container = container.withCommand(job.command);
+  if (job.entrypoint) container = container.withEntrypoint(job.entrypoint);
   if (job.user) container = container.withUser(job.user);
   const [stageRoot, ...entries] = await stage(job);
   if (stageRoot && job.readOnlyRoot) {

@@ -95,13 +95,6 @@ const failures: Failure[] = [
     shows: "boom in setup.py",
   },
   {
-    name: "L4.5 an installer that is not supported",
-    files: { "requirements.txt": "greeting==1.0.0\n" },
-    env: { LAUNCHER_INSTALLER: "conda" },
-    exitCode: 78,
-    message: /^launcher: LAUNCHER_INSTALLER=conda: choose one of uv, pip$/,
-  },
-  {
     name: "L4.6 an index that refuses connections",
     files: { "requirements.txt": "greeting==1.0.0\n" },
     index: "refusing",

@@ -7,6 +7,11 @@ import { pythonImage } from "../../support/images.js";
 import { attachedJob } from "../../support/job.js";
 import { launch, launcherLines, pythonCode, runPython } from "../../support/python.js";
 
+/** The image's entrypoint (tini), and none at all, as Bacalhau's custom job types run the image (L0.3). */
+const entrypoints: [string, string[] | undefined][] = [
+  ["the image's entrypoint", undefined],
+  ["no entrypoint", []],
+];
 
 describe("python faults: commands that cannot run", () => {
   const scripts = {
@@ -86,25 +91,29 @@ describe("python faults: signals and docker stop", () => {
       grace: 3,
       seconds: [2.5, 20],
     },
-  ])("L6.4 docker stop: $name", async ({ script, exitCode, stdout, grace, seconds }) => {
-    let stopSeconds = Number.NaN;
-    let runningAfter: boolean | undefined;
-    const job = await runPython({
-      command: pythonCode(script),
-      waitFor: /ready/,
-      whileRunning: async (container) => {
-        const started = performance.now();
-        await container.stop({ t: grace });
-        stopSeconds = (performance.now() - started) / 1000;
-        runningAfter = (await container.inspect()).State.Running;
-      },
-    });
-    expect(job.exitCode).toBe(exitCode);
-    expect(job.stdout).toBe(stdout);
-    expect(runningAfter).toBe(false);
-    expect(stopSeconds).toBeGreaterThanOrEqual(seconds[0]!);
-    expect(stopSeconds).toBeLessThan(seconds[1]!);
-  });
+  ].flatMap((row) => entrypoints.map(([entry, entrypoint]) => ({ ...row, entry, entrypoint }))))(
+    "L6.4 docker stop ($entry): $name",
+    async ({ script, exitCode, stdout, grace, seconds, entrypoint }) => {
+      let stopSeconds = Number.NaN;
+      let runningAfter: boolean | undefined;
+      const job = await runPython({
+        command: pythonCode(script),
+        entrypoint,
+        waitFor: /ready/,
+        whileRunning: async (container) => {
+          const started = performance.now();
+          await container.stop({ t: grace });
+          stopSeconds = (performance.now() - started) / 1000;
+          runningAfter = (await container.inspect()).State.Running;
+        },
+      });
+      expect(job.exitCode).toBe(exitCode);
+      expect(job.stdout).toBe(stdout);
+      expect(runningAfter).toBe(false);
+      expect(stopSeconds).toBeGreaterThanOrEqual(seconds[0]!);
+      expect(stopSeconds).toBeLessThan(seconds[1]!);
+    },
+  );
 });
 
 describe("python faults: output and processes", () => {
@@ -151,7 +160,7 @@ describe("python faults: output and processes", () => {
     expect(job.exitCode).toBe(0);
   });
 
-  it("L6.6 orphaned children are reaped: no zombies are left", async () => {
+  it.each(entrypoints)("L6.6 orphaned children are reaped (%s): no zombies are left", async (_, entrypoint) => {
     const script = [
       "import os, subprocess, time",
       "# The shell backgrounds a child and exits, so the child is re-parented to PID 1.",
@@ -167,14 +176,14 @@ describe("python faults: output and processes", () => {
       "while others() and time.monotonic() < deadline: time.sleep(0.05)",
       "print('left:', others(), 'pid 1:', open('/proc/1/comm').read().strip())",
     ].join("\n");
-    const job = await runPython({ command: pythonCode(script) });
+    const job = await runPython({ command: pythonCode(script), entrypoint });
     expect(job.stdout).toBe("left: [] pid 1: tini\n");
     expect(job.exitCode).toBe(0);
   });
 
-  it("L6.6 a job that leaves children running ends with its own exit code, and they end with it", async () => {
+  it.each(entrypoints)("L6.6 a job that leaves children running (%s) ends with its own exit code, and they end with it", async (_, entrypoint) => {
     const started = performance.now();
-    const job = await runPython({ command: launch("sh", "-c", "sleep 600 & trap '' TERM; sleep 600 & echo started; exit 5") });
+    const job = await runPython({ command: launch("sh", "-c", "sleep 600 & trap '' TERM; sleep 600 & echo started; exit 5"), entrypoint });
     expect(job.stdout).toBe("started\n");
     expect(job.exitCode).toBe(5);
     expect((performance.now() - started) / 1000).toBeLessThan(60);

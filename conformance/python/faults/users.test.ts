@@ -4,7 +4,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { scenarioTar, tempDir, tgz, tree } from "../../support/fixtures.js";
+import { scenarioBundle, tempDir, tgz, tree } from "../../support/fixtures.js";
 import type { Job } from "../../support/job.js";
 import { type PackageIndex, startPackageIndex } from "../../support/package-index.js";
 import { project } from "../../support/projects.js";
@@ -47,7 +47,7 @@ const paths: HappyPath[] = [
     command: launch("sh", "-c", "pwd && python main.py"),
     stdout: "/tmp/job/project\nhello from the bundle\n",
   },
-  { name: "L2.4 links inside the bundle", code: () => scenarioTar("links-inside"), command: launch("cat", "sym.txt", "hard.txt"), stdout: "A\nA\n" },
+  { name: "L2.4 links inside the bundle", code: () => scenarioBundle("links-inside"), command: launch("cat", "sym.txt", "hard.txt"), stdout: "A\nA\n" },
   {
     name: "L3.1 requirements.txt, with the defaults still importable",
     code: () => tgz({ "requirements.txt": "greeting==1.0.0\n" }),

@@ -1,0 +1,106 @@
+// How the launcher hands the process over to the job: as a fresh process, with the
+// container's environment unchanged, and with an init as PID 1 even when the
+// orchestrator removed the image's entrypoint.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tgz } from "../support/fixtures.js";
+import { type PackageIndex, startPackageIndex } from "../support/package-index.js";
+import { launch, launcherLines, runPython, usingIndex } from "../support/python.js";
+
+let index: PackageIndex;
+beforeAll(async () => {
+  index = await startPackageIndex();
+});
+afterAll(() => index?.close());
+
+/** A /proc/PID/status field of the job's process, as hex. */
+const statusField = (status: string, field: string) => status.match(new RegExp(`^${field}:\\s+(\\S+)$`, "m"))?.[1];
+const jobLines = (stderr: string) => stderr.split("\n").filter((line) => line && !line.startsWith("launcher: "));
+
+describe("python: the hand-over to the job", () => {
+  it("L6.7 the job starts with no signal ignored and none blocked", async () => {
+    // cat is the job itself: the launcher execs it, so its status is what the launcher left.
+    const job = await runPython({ command: launch("cat", "/proc/self/status") });
+    expect(job.exitCode).toBe(0);
+    expect(statusField(job.stdout, "SigIgn")).toBe("0000000000000000");
+    expect(statusField(job.stdout, "SigBlk")).toBe("0000000000000000");
+  });
+
+  it.each([
+    ["yes | head -1 ends quietly (SIGPIPE)", ["sh", "-c", "yes | head -1"], 0, "y\n", []],
+    ["a pipeline under pipefail exits 141", ["bash", "-o", "pipefail", "-c", "yes | head -1"], 141, "y\n", []],
+    [
+      "a write past ulimit -f ends its writer with SIGXFSZ (128+25)",
+      ["sh", "-c", "ulimit -f 1; head -c 9000 /dev/zero > big; echo $?"],
+      0,
+      "153\n",
+      ["File size limit exceeded"],
+    ],
+  ])("L6.7 %s", async (_, command, exitCode, stdout, stderr) => {
+    const job = await runPython({ command: launch(...command) });
+    expect(job.stdout).toBe(stdout);
+    expect(jobLines(job.stderr)).toEqual(stderr);
+    expect(job.exitCode).toBe(exitCode);
+  });
+
+  it("L6.7 the job gets the container's environment unchanged (nothing added, PYTHON* included)", async () => {
+    const env = {
+      SPACED: "a b  c",
+      EMPTY: "",
+      PYTHONPATH: "/tmp/job/src",
+      PYTHONHOME: "/nowhere",
+      PYTHONSTARTUP: "/tmp/job/startup.py",
+      LANG: "C",
+    };
+    const [direct, launched] = await Promise.all([
+      runPython({ env, command: ["printenv"] }),
+      runPython({ env, command: launch("printenv") }),
+    ]);
+    const parse = (out: string) => out.split("\n").filter((line) => line && !line.startsWith("HOSTNAME="));
+    expect(launched.exitCode).toBe(0);
+    expect(parse(launched.stdout).sort()).toEqual(parse(direct.stdout).sort());
+    expect(parse(launched.stdout)).toEqual(expect.arrayContaining(["SPACED=a b  c", "EMPTY=", "PYTHONHOME=/nowhere"]));
+    expect(launched.stdout).not.toMatch(/^LC_/m);
+  });
+
+  it("L6.7 the job's PYTHONPATH and PYTHONHOME reach neither the launcher nor the installer", async () => {
+    // With PYTHONPATH at the bundle, its tomllib.py would run inside the launcher as it reads the
+    // script's metadata; PYTHONHOME elsewhere would stop the launcher's Python and uv's.
+    const script = '# /// script\n# dependencies = ["greeting==1.0.0"]\n# ///\nimport greeting\nprint(greeting.hello())\n';
+    const job = await runPython(
+      usingIndex(index, {
+        code: await tgz({ "main.py": script, "tomllib.py": "import sys\nprint('hijacked', file=sys.stderr)\nsys.exit(99)\n" }),
+        env: { PYTHONPATH: "/tmp/job", PYTHONHOME: "/nowhere" },
+        command: launch("sh", "-c", 'echo "$PYTHONPATH $PYTHONHOME"'),
+      }),
+    );
+    expect(job.stderr).not.toMatch(/hijacked/);
+    expect(launcherLines(job.stderr)).toEqual([
+      expect.stringMatching(/^launcher: installed inline script metadata of main\.py with uv: 1 packages in \d+\.\d s$/),
+    ]);
+    expect(job.stdout).toBe("/tmp/job /nowhere\n");
+    expect(job.exitCode).toBe(0);
+  });
+});
+
+describe("python: without the image's entrypoint", () => {
+  it("L0.3 the launcher, made PID 1, runs again under tini, which stays PID 1 for the job", async () => {
+    const [init, shell] = await Promise.all([
+      runPython({ entrypoint: [], command: launch("cat", "/proc/1/cmdline") }),
+      runPython({ entrypoint: [], command: launch("sh", "-c", "echo $$") }),
+    ]);
+    expect(init.stdout.split("\0")).toEqual(["/usr/bin/tini", "--", "/usr/bin/python3", "-IS", "/build/launcher.py", "--", "cat", "/proc/1/cmdline", ""]);
+    expect(Number(shell.stdout)).toBeGreaterThan(1);
+    expect([init.exitCode, shell.exitCode]).toEqual([0, 0]);
+  });
+
+  it("L0.3 an orchestrator's python job without the entrypoint runs as with it", async () => {
+    const code = await tgz({ "main.py": "import sys\nprint('args', sys.argv[1:])\nsys.exit(3)\n" });
+    const [withEntrypoint, without] = await Promise.all([
+      runPython({ code, command: launch("python", "main.py", "a b") }),
+      runPython({ code, entrypoint: [], command: launch("python", "main.py", "a b") }),
+    ]);
+    expect(without.stdout).toBe("args ['a b']\n");
+    expect(without.exitCode).toBe(3);
+    expect([without.stdout, without.stderr, without.exitCode]).toEqual([withEntrypoint.stdout, withEntrypoint.stderr, withEntrypoint.exitCode]);
+  });
+});
