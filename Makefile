@@ -7,9 +7,11 @@ VERSION ?= dev
 REGISTRY ?=
 # Platforms of a published build (make build).
 PLATFORMS ?= linux/amd64,linux/arm64
-export VERSION REGISTRY PLATFORMS
+# How long make fuzz runs, in seconds.
+FUZZ_SECONDS ?= 600
+export VERSION REGISTRY PLATFORMS FUZZ_SECONDS
 
-.PHONY: local python-local duckdb-local build python-build duckdb-build test bench lint python-lock
+.PHONY: local python-local duckdb-local build python-build duckdb-build test fuzz bench lint python-lock
 
 ## Build for this machine and load into the local engine.
 local: python-local duckdb-local
@@ -28,6 +30,10 @@ duckdb-build:
 ## Launcher unit tests, then the conformance suite against both images.
 test:
 	scripts/test
+
+## Fuzz the launcher's bundle stage for FUZZ_SECONDS (FUZZ_RUNS=N stops after N inputs).
+fuzz:
+	scripts/fuzz
 
 ## Time the launcher and the installs against the plain alternatives (see bench/README.md).
 bench:

@@ -10,9 +10,10 @@ the policy:
   makes exists; hardlinks to symlinks (the new name would re-root the link);
 - dropped: setuid and setgid bits; every file gets its owner's read and write access
   (directories also search), so that the job can use and remove it;
-- capped: members (LAUNCHER_MAX_MEMBERS) and bytes written (LAUNCHER_MAX_BYTES), each
-  member at its full size (hardlinks and sparse files included), checked at its
-  header before its data is written and again as the data arrives;
+- capped: members (LAUNCHER_MAX_MEMBERS; the directories they are in count too) and
+  bytes written (LAUNCHER_MAX_BYTES), each member at its full size (hardlinks and
+  sparse files included), checked at its header before its data is written and
+  again as the data arrives;
 - verified: a compressed stream is decompressed here, by Python's gzip, bz2 and lzma,
   which check its CRC and length, and read to its end before the job may start;
   its decompressed size is capped too;
@@ -27,17 +28,15 @@ import errno
 import os
 import posixpath
 import stat
-import threading
 from pathlib import Path
 
+from .decompress import Inflater, StreamTooLong
 from .errors import EX_BUNDLE, EX_CANTCREATE, LauncherError
 from .log import say
 from .settings import Settings
 
 TYPE_CHECKING = False  # typing is not imported: every job would pay for it
 if TYPE_CHECKING:
-    from typing import IO
-
     from .libarchive import DiskWriter, Reader
 
 # What a bundle file is, from its first bytes.
@@ -69,8 +68,11 @@ REFUSED_TYPES = {
 # Room for headers (and their padding) per member that a decompressed tar stream
 # may take beyond LAUNCHER_MAX_BYTES.
 HEADER_ROOM = 4096
-CHUNK = 1 << 20
-F_SETPIPE_SZ = 1031  # fcntl.h: a pipe as large as a chunk
+# What zlib's messages about a damaged gzip stream mean.
+STREAM_ERRORS = {
+    "incorrect data check": "its CRC does not match its data",
+    "incorrect length check": "its length does not match its data",
+}
 # Beside the working directory: says that the launcher made it, so that a later run
 # in the same container (a restart) may remove it.
 MADE_MARK = ".{name}.launcher-made"
@@ -214,7 +216,9 @@ class Caps:
         self.members += 1
         if self.members > self.max_members:
             raise LauncherError(
-                EX_BUNDLE, f"{self.source}: more than {self.max_members} members (limit: LAUNCHER_MAX_MEMBERS)"
+                EX_BUNDLE,
+                f"{self.source}: more than {self.max_members} members, counting the directories they are in "
+                "(limit: LAUNCHER_MAX_MEMBERS)",
             )
 
     def add(self, size: int, name: bytes) -> None:
@@ -224,76 +228,6 @@ class Caps:
                 EX_BUNDLE,
                 f"{self.source}: content exceeds {self.max_bytes} bytes at {shown(name)} (limit: LAUNCHER_MAX_BYTES)",
             )
-
-
-class StreamTooLong(Exception):
-    """The decompressed stream went past its cap."""
-
-
-def open_decompressed(kind: str, raw: IO[bytes]) -> IO[bytes]:
-    """Python's reader of a compressed stream: each checks its CRC and length where the stream ends."""
-    if kind == "gzip":
-        import gzip
-
-        return gzip.GzipFile(fileobj=raw, mode="rb")
-    if kind == "bzip2":
-        import bz2
-
-        return bz2.BZ2File(raw)
-    import lzma
-
-    return lzma.LZMAFile(raw)
-
-
-class Inflater:
-    """Decompresses a bundle file in a thread of its own, into a pipe that libarchive reads.
-
-    The thread overlaps decompression with the writing of files (as tar does with a
-    gzip process); finish() reads the stream to its verified end.
-    """
-
-    def __init__(self, source: Path, kind: str, limit: int) -> None:
-        self.fd, write_fd = os.pipe()
-        try:
-            import fcntl
-
-            fcntl.fcntl(write_fd, F_SETPIPE_SZ, CHUNK)
-        except OSError:
-            pass  # a smaller pipe is only slower
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self.pump, args=(source, kind, limit, write_fd), daemon=True)
-        self.thread.start()
-
-    def pump(self, source: Path, kind: str, limit: int, fd: int) -> None:
-        try:
-            with source.open("rb") as raw, open_decompressed(kind, raw) as stream:
-                total = 0
-                while chunk := stream.read(CHUNK):
-                    total += len(chunk)
-                    if total > limit:
-                        raise StreamTooLong(limit)
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(fd, view) :]
-        except BrokenPipeError:
-            pass  # the extraction stopped reading: it failed, and says why
-        except Exception as error:
-            self.error = error
-        finally:
-            os.close(fd)
-
-    def finish(self) -> None:
-        """Read what libarchive left (the end-of-archive blocks, padding) and wait for the
-        stream's verified end; a damaged stream is then in self.error."""
-        while os.read(self.fd, CHUNK):
-            pass
-        self.stop()
-
-    def stop(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-        self.thread.join()
 
 
 def extract(source: Path, root: Path, settings: Settings) -> None:
@@ -318,6 +252,7 @@ class Extraction:
         self.caps = Caps(source, settings)
         self.stream_limit = settings.max_bytes + HEADER_ROOM * settings.max_members
         self.symlinks: list[bytes] = []
+        self.directories: set[bytes] = set()  # made so far, by a member or on the way to one
         self.name = b""
 
     def run(self) -> None:
@@ -376,11 +311,20 @@ class Extraction:
         caps = self.caps
         while (entry := reader.next_entry()) is not None:
             self.name = name = lib.entry_pathname(entry) or b""
-            caps.member()
             kind = lib.entry_filetype(entry) & lib.AE_IFMT
-            size = self.admit(entry, name, kind, max(lib.entry_size(entry), 0))
+            link = lib.entry_hardlink(entry)
+            self.count(name, kind == lib.AE_IFDIR)
+            reason = self.refusal(entry, name, kind, link)
+            if reason:
+                raise LauncherError(EX_BUNDLE, f"{self.source}: refused member {shown(name)}: {reason}")
+            size = max(lib.entry_size(entry), 0)
+            if link is not None:  # counted at the size of what it links to, as a copy would be
+                size = max(size, os.lstat(link).st_size)
             caps.add(size, name)
-            lib.entry_set_perm(entry, usable_mode(lib.entry_perm(entry), kind == lib.AE_IFDIR))
+            perm = lib.entry_perm(entry)
+            usable = usable_mode(perm, kind == lib.AE_IFDIR)
+            if usable != perm:
+                lib.entry_set_perm(entry, usable)
             writer.header(entry)
             written = 0
             while (block := reader.next_block()) is not None:
@@ -393,25 +337,29 @@ class Extraction:
             if kind == lib.AE_IFLNK:
                 self.symlinks.append(name)
 
-    def admit(self, entry: int, name: bytes, kind: int, size: int) -> int:
-        """Refuse the entry (LauncherError), or return the size it counts for."""
-        reason = self.refusal(entry, name, kind)
-        if reason:
-            raise LauncherError(EX_BUNDLE, f"{self.source}: refused member {shown(name)}: {reason}")
-        link = self.lib.entry_hardlink(entry)
-        if link is not None:
-            # A hardlink counts at the size of what it links to, as a copy would.
-            size = max(size, os.lstat(link).st_size)
-        return size
+    def count(self, name: bytes, is_dir: bool) -> None:
+        """Count a member, and each directory it is in that no member before it made: a single
+        member with a long name would otherwise make thousands of directories."""
+        self.caps.member()
+        path = name[2:] if name.startswith(b"./") else name
+        if b"//" in path or b"/." in path or path.startswith(b".") or path.endswith(b"/"):
+            path = posixpath.normpath(path)
+        if is_dir:
+            self.directories.add(path)
+        parent = path.rpartition(b"/")[0]
+        while parent and parent not in self.directories:
+            self.directories.add(parent)
+            self.caps.member()
+            parent = parent.rpartition(b"/")[0]
 
-    def refusal(self, entry: int, name: bytes, kind: int) -> str | None:
+    def refusal(self, entry: int, name: bytes, kind: int, link: bytes | None) -> str | None:
         """Why the entry may not be written, or None."""
         lib = self.lib
         if not name:
             return "it has no name"
         if name.startswith(b"/"):
             return "absolute path"
-        if b".." in name.split(b"/"):
+        if b".." in name and b".." in name.split(b"/"):
             return "'..' in its path"
         if kind in REFUSED_TYPES:
             return REFUSED_TYPES[kind]
@@ -421,7 +369,6 @@ class Extraction:
                 return f"symlink to absolute path {shown(target)}"
             if leaves(posixpath.join(posixpath.dirname(name), target)):
                 return f"symlink to {shown(target)} points outside the bundle"
-        link = lib.entry_hardlink(entry)
         if link is not None:
             if link.startswith(b"/") or b".." in link.split(b"/"):
                 return f"hardlink to {shown(link)} points outside the bundle"
@@ -454,10 +401,13 @@ class Extraction:
                 f"{self.source}: decompressed, the archive exceeds {self.stream_limit} bytes "
                 "(limit: LAUNCHER_MAX_BYTES, plus room for headers per member)",
             )
-        detail = "the stream ends early" if isinstance(error, EOFError) else str(error) or type(error).__name__
+        detail = str(error) or type(error).__name__
+        detail = STREAM_ERRORS.get(detail.removeprefix("Error -3 while decompressing data: "), detail)
         if detail == "Unrecognized archive format":
             if self.kind == "zip":
                 detail = "its central directory, at the end, is missing"
+            elif self.kind == "tar":
+                detail = "its first header is damaged"
             else:
                 return LauncherError(
                     EX_BUNDLE, f"{self.source} is {self.kind} data with no tar archive in it; {MAKE_ONE}"

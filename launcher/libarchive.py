@@ -81,7 +81,7 @@ class ArchiveError(Exception):
     def __init__(self, archive: int) -> None:
         message = _error_string(archive)
         super().__init__(
-            message.decode("utf-8", "backslashreplace").strip().rstrip(".") if message else "unknown error"
+            message.decode("utf-8", "backslashreplace").strip().rstrip(".") if message else "a header it cannot read"
         )
         self.errno = max(_errno(archive), 0)
 
@@ -106,6 +106,9 @@ class Reader:
         self.buffer = c_void_p()
         self.length = c_size_t()
         self.offset = c_int64()
+        # Made once: every entry and every block passes them.
+        self.entry_ref = byref(self.entry)
+        self.block_refs = (byref(self.buffer), byref(self.length), byref(self.offset))
 
     def open_fd(self, fd: int) -> None:
         self._check(_read_open_fd(self.archive, fd, BLOCK_SIZE))
@@ -115,13 +118,13 @@ class Reader:
 
     def next_entry(self) -> int | None:
         """The next entry (valid until the next call), or None at the end of the archive."""
-        if self._check(_read_next_header(self.archive, byref(self.entry))) == ARCHIVE_EOF:
+        if self._check(_read_next_header(self.archive, self.entry_ref)) == ARCHIVE_EOF:
             return None
         return self.entry.value
 
     def next_block(self) -> tuple[int, int, int] | None:
         """The next block of the current entry's data: (address, length, offset in the file), or None."""
-        if self._check(_read_data_block(self.archive, byref(self.buffer), byref(self.length), byref(self.offset))):
+        if self._check(_read_data_block(self.archive, *self.block_refs)):
             return None
         return self.buffer.value or 0, self.length.value, self.offset.value
 
@@ -146,8 +149,10 @@ class DiskWriter:
 
     def block(self, address: int, length: int, offset: int) -> None:
         # A failed write (a full disk) is only a warning to libarchive, which would then
-        # leave a hole of the right size in the file: here it is a failure.
-        if _write_data_block(self.archive, address, length, offset) < ARCHIVE_OK:
+        # leave a hole of the right size in the file: here it is a failure. A warning
+        # with no errno is data for an entry that takes none (a directory), dropped.
+        result = _write_data_block(self.archive, address, length, offset)
+        if result < ARCHIVE_WARN or (result == ARCHIVE_WARN and _errno(self.archive) != 0):
             raise WriteError(self.archive)
 
     def finish_entry(self) -> None:

@@ -52,8 +52,8 @@ def refused(tmp_path: Path, settings, data: bytes) -> LauncherError:
         ("long-name-2g", "gzip archive is truncated or corrupt (Special header too large)"),
         ("pax-header-2g", "gzip archive is truncated or corrupt (Special header too large)"),
         ("negative-pax-size", "gzip archive is truncated or corrupt (Tar size attribute is negative)"),
-        ("damaged-crc", "gzip archive is truncated or corrupt (CRC check failed"),
-        ("damaged-byte", "gzip archive is truncated or corrupt (CRC check failed"),
+        ("damaged-crc", "gzip archive is truncated or corrupt (its CRC does not match its data)"),
+        ("damaged-byte", "gzip archive is truncated or corrupt (its CRC does not match its data)"),
         ("damaged-trailer", "gzip archive is truncated or corrupt (the stream ends early)"),
         ("empty", "is an empty archive; the bundle holds no files"),
         ("zip-absolute", "refused member '/tmp/escaped-zip': absolute path"),
@@ -121,13 +121,23 @@ def test_later_members_replace_earlier_ones(tmp_path, config, scenario, path, co
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
-        ({"LAUNCHER_MAX_MEMBERS": "3"}, "more than 3 members (limit: LAUNCHER_MAX_MEMBERS)"),
+        ({"LAUNCHER_MAX_MEMBERS": "3"}, "more than 3 members, counting the directories they are in"),
         ({"LAUNCHER_MAX_BYTES": "100"}, "content exceeds 100 bytes at 'f1' (limit: LAUNCHER_MAX_BYTES)"),
     ],
 )
 def test_the_caps(tmp_path, config, environ, message):
     data = make_bundle.tar_of([make_bundle.regular(f"f{i}", b"x" * 60) for i in range(5)])
     assert message in str(refused(tmp_path, config(**environ), data))
+
+
+def test_the_directories_a_member_needs_count_as_members(tmp_path, config):
+    error = refused(tmp_path, config(LAUNCHER_MAX_MEMBERS="1000"), make_bundle.scenario("deep-name"))
+    assert "more than 1000 members, counting the directories they are in" in str(error)
+    members = [make_bundle.special("a", b"5"), *(make_bundle.regular(f"a/b/f{i}") for i in range(3))]
+    within = tmp_path / "within"
+    within.mkdir()
+    # a, a/b (made on the way) and three files: five, with a counted once.
+    extract(within, config(LAUNCHER_MAX_MEMBERS="5"), make_bundle.tar_of(members))
 
 
 def test_a_hardlink_counts_at_the_size_of_what_it_links_to(tmp_path, config):
