@@ -403,6 +403,10 @@ class Extraction:
             )
         detail = str(error) or type(error).__name__
         detail = STREAM_ERRORS.get(detail.removeprefix("Error -3 while decompressing data: "), detail)
+        if self.kind == "zip" and "Passphrase" in detail:
+            return LauncherError(
+                EX_BUNDLE, f"{self.source}: the zip archive is encrypted ({detail}); zip the bundle without a password"
+            )
         if detail == "Unrecognized archive format":
             if self.kind == "zip":
                 detail = "its central directory, at the end, is missing"

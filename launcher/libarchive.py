@@ -80,9 +80,8 @@ class ArchiveError(Exception):
 
     def __init__(self, archive: int) -> None:
         message = _error_string(archive)
-        super().__init__(
-            message.decode("utf-8", "backslashreplace").strip().rstrip(".") if message else "a header it cannot read"
-        )
+        text = message.decode("utf-8", "backslashreplace") if message else "a header it cannot read"
+        super().__init__(" ".join(text.split()).rstrip("."))  # on one line
         self.errno = max(_errno(archive), 0)
 
 

@@ -15,7 +15,8 @@ The seeds are the scenario bundles of conformance/fixtures/make_bundle.py.
 
 After each input, these must hold (else the fuzzer stops and keeps the input):
 - the extraction succeeds, or fails with the launcher's exit 65 (no other error);
-- nothing is written outside the root, and no symlink under it leads out;
+- nothing is written outside the root (beside it, or in / and /tmp when make fuzz
+  gives the target a /tmp of its own), and no symlink under it leads out;
 - a refused bundle leaves the root empty;
 - an extracted one has at most LAUNCHER_MAX_MEMBERS entries and LAUNCHER_MAX_BYTES
   bytes (every name counted, hardlinks too), no device, FIFO or socket, and no
@@ -61,8 +62,11 @@ SIZES = (0, 1, 100, 511, 512, 4096, 65535, 65537, 1 << 20, 1 << 33, 1 << 62, -1)
 # Scenarios too large for a fuzzer's seed, and what makes them hostile stays in the others.
 LARGE = ("large", "hardlink-copies", "long-name-2g", "pax-header-2g")
 
-# A scratch directory on a tmpfs when there is one: the root and the bundle file.
-SCRATCH = Path(tempfile.mkdtemp(prefix="fuzz-bundle-", dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None))
+# make fuzz gives the target a /tmp of its own (a tmpfs in a mount namespace), where
+# nothing else writes: then anything new there, or in /, was written by an input.
+PRIVATE_TMP = os.environ.get("FUZZ_PRIVATE_TMP") == "1"
+# A scratch directory: the root, in a cage that must stay as it is, and the bundle file.
+SCRATCH = Path(tempfile.mkdtemp(prefix="fuzz-bundle-", dir="/tmp"))
 CAGE = SCRATCH / "cage"
 WORK = CAGE / "root"
 SOURCE = SCRATCH / "bundle"
@@ -74,7 +78,7 @@ SETTINGS = settings.read(
         "LAUNCHER_CODE": str(SOURCE),
     }
 )
-TMP_BEFORE = set(os.listdir("/tmp"))
+BEFORE = {place: set(os.listdir(place)) | {SCRATCH.name} for place in ("/", "/tmp")}
 
 
 def seeds(corpus: Path) -> None:
@@ -147,8 +151,11 @@ def bundle_file(data: bytes) -> bytes:
 
 
 def check(outcome: LauncherError | None) -> None:
-    if set(os.listdir(CAGE)) != {"root"} or not set(os.listdir("/tmp")) <= TMP_BEFORE | {SCRATCH.name}:
-        raise AssertionError(f"written outside the root: {os.listdir(CAGE)}")
+    if set(os.listdir(CAGE)) != {"root"}:
+        raise AssertionError(f"written beside the root: {os.listdir(CAGE)}")
+    for place, before in BEFORE.items() if PRIVATE_TMP else ():
+        if not set(os.listdir(place)) <= before:
+            raise AssertionError(f"written outside the root, in {place}: {set(os.listdir(place)) - before}")
     if outcome is not None:
         if outcome.code != EX_BUNDLE:
             raise AssertionError(f"exit {outcome.code}, not {EX_BUNDLE}: {outcome}")

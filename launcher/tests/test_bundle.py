@@ -61,6 +61,7 @@ def refused(tmp_path: Path, settings, data: bytes) -> LauncherError:
         ("zip-symlink-escape", "refused member 'link': symlink to absolute path '/etc'"),
         ("zip-bad-crc", "zip archive is truncated or corrupt (ZIP bad CRC"),
         ("zip-truncated", "zip archive is truncated or corrupt (its central directory, at the end, is missing)"),
+        ("zip-encrypted", "the zip archive is encrypted (Passphrase required for this entry); zip the bundle without"),
         ("hardlink-escape.tar", "hardlink to '../../etc/passwd' points outside the bundle"),
         ("device.tbz2", "refused member 'null': device or FIFO"),
         ("absolute.txz", "refused member '/tmp/escaped-absolute': absolute path"),

@@ -6,7 +6,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { scenarioBundle, tempDir, tgz } from "../../support/fixtures.js";
 import type { Job } from "../../support/job.js";
-import { launch, launcherLines, runPython } from "../../support/python.js";
+import { launch, launcherLines, restricted, runPython } from "../../support/python.js";
 
 const hello = { "main.py": 'print("hello from the bundle")\n' };
 
@@ -60,6 +60,11 @@ const refusals: Refusal[] = [
     message: corrupt("gzip", "something other than zeros follows the compressed stream"),
   },
   { name: "L1.6 a zip with a wrong CRC", code: refused("zip-bad-crc"), message: corrupt("zip", /ZIP bad CRC: 0x[0-9a-f]+ should be 0x[0-9a-f]+/) },
+  {
+    name: "L1.6 an encrypted zip",
+    code: refused("zip-encrypted"),
+    message: "launcher: /code: the zip archive is encrypted (Passphrase required for this entry); zip the bundle without a password",
+  },
   { name: "L1.6 a zip cut short (no central directory)", code: refused("zip-truncated"), message: corrupt("zip", "its central directory, at the end, is missing") },
   { name: "L1.6 a tar whose pax header gives a negative size", code: refused("negative-pax-size"), message: corrupt("gzip", "Tar size attribute is negative") },
   // L2.1: members that would land outside the root, or are not files
@@ -211,19 +216,23 @@ describe("python faults: archives", () => {
     expect(job.exitCode).toBe(0);
   });
 
-  it("L2.6 a working directory that is not empty is not the launcher's to delete (73)", async () => {
-    const job = await runPython({
-      code: await tgz(hello),
+  it.each([
+    { setting: "LAUNCHER_WORKDIR", restrict: false, found: "is not an empty directory" },
+    { setting: "LAUNCHER_JOB_ENV", restrict: true, found: "is neither an environment nor empty" },
+  ])("L2.6 a $setting that is not empty is not the launcher's to delete (73)", async ({ setting, restrict, found }) => {
+    const job: Omit<Job, "image"> = {
+      code: await tgz({ ...hello, "requirements.txt": "greeting==1.0.0\n" }),
       outputs: { "result.csv": "earlier results\n" },
-      env: { LAUNCHER_WORKDIR: "/outputs" },
+      env: { [setting]: "/outputs" },
       command: launch("echo", "ran"),
-    });
-    expect(job.exitCode).toBe(73);
-    expect(launcherLines(job.stderr)).toEqual([
-      "launcher: /outputs already exists and is not an empty directory, and the launcher never deletes what it did not make; set LAUNCHER_WORKDIR to a new or empty directory",
+    };
+    const result = await runPython(restrict ? restricted(job) : job);
+    expect(result.exitCode).toBe(73);
+    expect(launcherLines(result.stderr)).toEqual([
+      `launcher: /outputs already exists and ${found}, and the launcher never deletes what it did not make; set ${setting} to a new or empty directory`,
     ]);
-    expect(job.outputs["result.csv"]?.toString()).toBe("earlier results\n");
-    expect(job.stdout).toBe("");
+    expect(result.outputs["result.csv"]?.toString()).toBe("earlier results\n");
+    expect(result.stdout).toBe("");
   });
 
   it("L2.6 a second run in the same container (a restart) replaces what the first extracted", async () => {

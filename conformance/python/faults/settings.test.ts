@@ -4,7 +4,7 @@ import { symlink } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { tgz, tree } from "../../support/fixtures.js";
-import { launch, launcherLines, restricted, runPython } from "../../support/python.js";
+import { launch, launcherLines, runPython } from "../../support/python.js";
 
 const hello = { "main.py": 'print("hello from the bundle")\n' };
 const invalid = (setting: string, form: string) => `launcher: ${setting} is not valid: ${form}`;
@@ -65,22 +65,6 @@ describe("python faults: settings", () => {
     expect(launcherLines(job.stderr)).toEqual([
       "launcher: LAUNCHER_REQUIREMENTS=requirements-prod.txt leads outside the bundle; name a file inside it",
     ]);
-  });
-
-  it("L2.6 a job environment that is not empty is not the launcher's to delete (73)", async () => {
-    const job = await runPython(
-      restricted({
-        code: await tgz({ "requirements.txt": "greeting==1.0.0\n" }),
-        outputs: { "result.csv": "earlier results\n" },
-        env: { LAUNCHER_JOB_ENV: "/outputs" },
-        command: launch("echo", "ran"),
-      }),
-    );
-    expect(job.exitCode).toBe(73);
-    expect(launcherLines(job.stderr)).toEqual([
-      "launcher: /outputs already exists and is neither an environment nor empty, and the launcher never deletes what it did not make; set LAUNCHER_JOB_ENV to a new or empty directory",
-    ]);
-    expect(job.outputs["result.csv"]?.toString()).toBe("earlier results\n");
   });
 });
 
