@@ -313,13 +313,13 @@ class Extraction:
             self.name = name = lib.entry_pathname(entry) or b""
             kind = lib.entry_filetype(entry) & lib.AE_IFMT
             link = lib.entry_hardlink(entry)
-            self.count(name, kind == lib.AE_IFDIR)
-            reason = self.refusal(entry, name, kind, link)
+            path = self.count(name, kind == lib.AE_IFDIR)
+            reason = self.refusal(entry, name, path, kind, link)
             if reason:
                 raise LauncherError(EX_BUNDLE, f"{self.source}: refused member {shown(name)}: {reason}")
             size = max(lib.entry_size(entry), 0)
             if link is not None:  # counted at the size of what it links to, as a copy would be
-                size = max(size, os.lstat(link).st_size)
+                size = max(size, os.lstat(posixpath.normpath(link)).st_size)
             caps.add(size, name)
             perm = lib.entry_perm(entry)
             usable = usable_mode(perm, kind == lib.AE_IFDIR)
@@ -335,11 +335,12 @@ class Extraction:
                 writer.block(*block)
             writer.finish_entry()
             if kind == lib.AE_IFLNK:
-                self.symlinks.append(name)
+                self.symlinks.append(path)
 
-    def count(self, name: bytes, is_dir: bool) -> None:
-        """Count a member, and each directory it is in that no member before it made: a single
-        member with a long name would otherwise make thousands of directories."""
+    def count(self, name: bytes, is_dir: bool) -> bytes:
+        """Count a member, and each directory it is in that no member before it made (a single
+        member with a long name would otherwise make thousands of directories); return the
+        path the member lands at, as libarchive normalizes it (`./a/`, `a//b/.`)."""
         self.caps.member()
         path = name[2:] if name.startswith(b"./") else name
         if b"//" in path or b"/." in path or path.startswith(b".") or path.endswith(b"/"):
@@ -351,9 +352,10 @@ class Extraction:
             self.directories.add(parent)
             self.caps.member()
             parent = parent.rpartition(b"/")[0]
+        return path
 
-    def refusal(self, entry: int, name: bytes, kind: int, link: bytes | None) -> str | None:
-        """Why the entry may not be written, or None."""
+    def refusal(self, entry: int, name: bytes, path: bytes, kind: int, link: bytes | None) -> str | None:
+        """Why the entry (named name, landing at path) may not be written, or None."""
         lib = self.lib
         if not name:
             return "it has no name"
@@ -367,18 +369,20 @@ class Extraction:
             target = lib.entry_symlink(entry) or b""
             if target.startswith(b"/"):
                 return f"symlink to absolute path {shown(target)}"
-            if leaves(posixpath.join(posixpath.dirname(name), target)):
+            # From where the link lands: `sub/.` is made as `sub`.
+            if leaves(posixpath.join(posixpath.dirname(path), target)):
                 return f"symlink to {shown(target)} points outside the bundle"
         if link is not None:
             if link.startswith(b"/") or b".." in link.split(b"/"):
                 return f"hardlink to {shown(link)} points outside the bundle"
+            target_path = posixpath.normpath(link)  # what libarchive links to: `a/link/.` is `a/link`
             try:
-                target_mode = os.lstat(link).st_mode
+                target_mode = os.lstat(target_path).st_mode
             except OSError:
                 return f"hardlink to {shown(link)}, which the bundle has not made before it"
             if stat.S_ISLNK(target_mode):
                 return f"hardlink to the symlink {shown(link)}"
-            if not is_within(os.getcwdb(), os.path.realpath(link)):
+            if not is_within(os.getcwdb(), os.path.realpath(target_path)):
                 return f"hardlink to {shown(link)} points outside the bundle"
         return None
 

@@ -38,6 +38,8 @@ def refused(tmp_path: Path, settings, data: bytes) -> LauncherError:
         ("symlink-escape", "refused member 'link': symlink to absolute path '/tmp'"),
         ("symlink-dotdot", "refused member 'up': symlink to '..' points outside the bundle"),
         ("symlink-later-link", "refused member 'x': symlink points outside the bundle through the links made after it"),
+        ("symlink-dot-name", "refused member 'sub/.': symlink to '../link' points outside the bundle"),
+        ("hardlink-dot-target", "refused member 'up': hardlink to the symlink 'a/b/link/.'"),
         ("symlink-through-inside-link", "cannot extract member 'alias/through.txt' (Cannot extract through symlink"),
         ("hardlink-escape", "refused member 'passwd': hardlink to '../../etc/passwd' points outside the bundle"),
         ("hardlink-to-symlink", "refused member 'etc': hardlink to the symlink 'a/b/link'"),

@@ -79,6 +79,16 @@ const refusals: Refusal[] = [
     message: member("x", "symlink points outside the bundle through the links made after it"),
   },
   {
+    name: "L2.1 a symlink named sub/., made as sub, whose ../link is then outside",
+    code: refused("symlink-dot-name"),
+    message: member("sub/.", "symlink to '../link' points outside the bundle"),
+  },
+  {
+    name: "L2.1 a hardlink to link/., which is the symlink itself",
+    code: refused("hardlink-dot-target"),
+    message: member("up", "hardlink to the symlink 'a/b/link/.'"),
+  },
+  {
     name: "L2.1 a file written through a symlink that stays inside",
     code: refused("symlink-through-inside-link"),
     message: "launcher: /code: cannot extract member 'alias/through.txt' (Cannot extract through symlink alias/through.txt)",
