@@ -170,7 +170,7 @@ describe("python faults: output and processes", () => {
       "    for pid in filter(str.isdigit, os.listdir('/proc')):",
       "        if int(pid) in (1, os.getpid()): continue",
       "        try: states.append(open(f'/proc/{pid}/stat').read().rsplit(') ', 1)[1][0])",
-      "        except FileNotFoundError: pass",
+      "        except OSError: pass  # gone meanwhile (ENOENT, or ESRCH while it exits)",
       "    return states",
       "deadline = time.monotonic() + 30",
       "while others() and time.monotonic() < deadline: time.sleep(0.05)",
