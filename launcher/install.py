@@ -26,6 +26,17 @@ INSTALL_TAIL_LINES = 15
 # The patterns are those of the pinned uv and pip (images/python/base_requirements.txt).
 INSTALL_FAILURES = (
     (
+        r"incompatible with the project's Python requirement|the current Python version \(3\.11",
+        EX_CONFIG,
+        "the project asks for another Python than this image's 3.11 (requires-python)",
+    ),
+    (
+        r"Hash mismatch|DO NOT MATCH THE HASHES",
+        EX_INSTALL,
+        "a downloaded file does not match its hash in the lock or requirements: {index} serves other files "
+        "than those locked",
+    ),
+    (
         r"No space left on device",
         EX_CANTCREATE,
         "the disk filled up (the installer's cache and builds are in /tmp); give the job more space",
@@ -76,6 +87,25 @@ UV_NAMES = {
     "PIP_CERT": "SSL_CERT_FILE",
 }
 SHIM = "from setuptools import setup\n\nsetup()\n"
+# Locks that uv installs, whatever LAUNCHER_INSTALLER says: it is the tool made for them.
+LOCKED_BY_UV = ("uv.lock", "pylock")
+# What a lock exports to, in the working directory for its relative paths; removed after.
+EXPORTED = ".launcher-locked-requirements.txt"
+# uv as the launcher runs it, unless the job's environment says otherwise.
+UV_QUIET = {"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
+
+
+class Step:
+    """One command of an install, the tool it runs, and what its failures mean (a table like
+    INSTALL_FAILURES; a lock check has its own)."""
+
+    def __init__(
+        self, command: list[str], environ: dict[str, str], failures: tuple = INSTALL_FAILURES, tool: str = "uv"
+    ) -> None:
+        self.command = command
+        self.environ = environ
+        self.failures = failures
+        self.tool = tool
 
 
 def install(plan: Plan, settings: Settings, log: Log, workdir: Path) -> Path:
@@ -84,26 +114,50 @@ def install(plan: Plan, settings: Settings, log: Log, workdir: Path) -> Path:
     if plan.setup_py_shim:
         log.step("setup.cfg without setup.py or pyproject.toml: adding setup.py with `setup()` so that it builds")
         write_new_file(plan.setup_py_shim, SHIM)
-    command = install_command(settings, env, plan)
-    log.step(f"run: {' '.join(command)}")
+    installer = "uv" if plan.kind in LOCKED_BY_UV else settings.installer
+    started = time.monotonic()
+    installed = 0
+    exported = workdir / EXPORTED
+    try:
+        for step in steps(plan, settings, env, exported):
+            code, out, err = run_step(step, log, workdir, settings.index.secrets)
+            if code != 0:
+                for line in (err or out)[-INSTALL_TAIL_LINES:]:
+                    print(line, file=sys.stderr)
+                where = f"; full output in {log.path}" if log.file else ""
+                exit_code, hint = explain_failure(err + out, settings, step.failures)
+                failed = f"installing {plan.method} failed ({step.tool} {status(code)})"
+                raise LauncherError(exit_code, f"{failed}: {hint}{where}")
+            installed += count_installed(installer, out + err)
+    finally:
+        if exported.exists():
+            exported.unlink()
+    unused = f"; not used: {', '.join(plan.unused)}" if plan.unused else ""
+    elapsed = time.monotonic() - started
+    say(f"installed {plan.method} with {installer}: {installed} packages in {elapsed:.1f} s{unused}")
+    return env
+
+
+def run_step(step: Step, log: Log, workdir: Path, secrets: tuple[str, ...]) -> tuple[int, list[str], list[str]]:
+    """Run one command, every line of its output into the log; its exit code and output."""
+    import subprocess
+
+    log.step(f"run: {' '.join(step.command)}")
     started = time.monotonic()
     out: list[str] = []
     err: list[str] = []
-    secrets = settings.index.secrets
-    import subprocess
-
     try:
         process = subprocess.Popen(
-            command,
+            step.command,
             cwd=workdir,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=installer_env(settings),
+            env=step.environ,
             text=True,
             errors="replace",
         )
     except OSError as error:
-        raise LauncherError(EX_INSTALL, f"cannot start {command[0]} ({error.strerror})") from error
+        raise LauncherError(EX_INSTALL, f"cannot start {step.command[0]} ({error.strerror})") from error
     assert process.stdout is not None and process.stderr is not None
     readers = [
         threading.Thread(target=pump, args=(process.stdout, "stdout", log, out, secrets)),
@@ -114,19 +168,8 @@ def install(plan: Plan, settings: Settings, log: Log, workdir: Path) -> Path:
     code = process.wait()
     for reader in readers:
         reader.join()
-    elapsed = time.monotonic() - started
-    log.step(f"exit {code} after {elapsed:.2f} s")
-    installer = settings.installer
-    if code != 0:
-        for line in (err or out)[-INSTALL_TAIL_LINES:]:
-            print(line, file=sys.stderr)
-        where = f"; full output in {log.path}" if log.file else ""
-        exit_code, hint = explain_failure(err + out, settings)
-        raise LauncherError(exit_code, f"installing {plan.method} failed ({installer} {status(code)}): {hint}{where}")
-    say(
-        f"installed {plan.method} with {installer}: {count_installed(installer, out + err)} packages in {elapsed:.1f} s"
-    )
-    return env
+    log.step(f"exit {code} after {time.monotonic() - started:.2f} s")
+    return code, out, err
 
 
 def write_new_file(path: Path, text: str) -> None:
@@ -190,17 +233,48 @@ def installer_env(settings: Settings) -> dict[str, str]:
         env["UV_FIND_LINKS"] = ",".join(index.find_links)
     env["UV_HTTP_TIMEOUT"] = str(index.timeout)
     env["UV_CACHE_DIR"] = index.cache_dir
-    env.setdefault("UV_PYTHON_DOWNLOADS", "never")
-    env.setdefault("UV_NO_PROGRESS", "1")
-    return env
+    return {**UV_QUIET, **env}
 
 
-def install_command(settings: Settings, env: Path, plan: Plan) -> list[str]:
+def steps(plan: Plan, settings: Settings, env: Path, exported: Path) -> list[Step]:
+    """The commands that install the plan into env."""
     python = str(env / "bin" / "python")
+    uv = str(settings.base_env / "bin" / "uv")
+    no_index = ["--no-index"] if settings.index.no_index else []
+    selected = [arg for extra in settings.extras for arg in ("--extra", extra)]
+    selected += [arg for group in settings.groups for arg in ("--group", group)]
+    installing = installer_env(settings)
+    if plan.kind == "uv.lock":
+        # uv checks the lock against pyproject.toml as it was locked, without the network and
+        # without the platform's index (an index URL other than the lock's would make any lock
+        # look stale); then exports exactly the locked versions with their hashes, which are
+        # installed from the platform's index, the hashes verified.
+        checking = {**clean_environ(settings.environ), **UV_QUIET, "UV_CACHE_DIR": settings.index.cache_dir}
+        check_failures = (
+            (r"Failed to parse `?uv\.lock", EX_CONFIG, "uv.lock cannot be read; run `uv lock` and bundle again"),
+            (
+                r"",
+                EX_CONFIG,
+                "uv.lock does not match pyproject.toml any more (`uv lock --check` fails, as shown above); run "
+                "`uv lock` and bundle again, or set LAUNCHER_IGNORE_LOCK=1 to install from pyproject.toml",
+            ),
+        )
+        export = [uv, "export", "--frozen", "--no-emit-project", "--no-default-groups", "--no-editable"]
+        found = [
+            Step([uv, "lock", "--check", "--offline", "--python", python], checking, check_failures),
+            Step([*export, "--no-header", "--format", "requirements.txt", "-o", str(exported), *selected], checking),
+            Step([uv, "pip", "install", "--python", python, *no_index, "-r", str(exported)], installing),
+        ]
+        if plan.args:  # the project itself, when it is built
+            found.append(
+                Step([uv, "pip", "install", "--python", python, *no_index, "--no-deps", *plan.args], installing)
+            )
+        return found
+    if plan.kind == "pylock":
+        return [Step([uv, "pip", "install", "--python", python, *no_index, *plan.args, *selected], installing)]
     if settings.installer == "uv":
-        no_index = ["--no-index"] if settings.index.no_index else []
-        return [str(settings.base_env / "bin" / "uv"), "pip", "install", "--python", python, *no_index, *plan.args]
-    return [python, "-m", "pip", "install", "--no-input", *plan.args]
+        return [Step([uv, "pip", "install", "--python", python, *no_index, *plan.args], installing)]
+    return [Step([python, "-m", "pip", "install", "--no-input", *plan.args], installing, tool="pip")]
 
 
 def count_installed(installer: str, lines: list[str]) -> int:
@@ -222,10 +296,10 @@ def status(code: int) -> str:
     return f"exited {code}"
 
 
-def explain_failure(lines: list[str], settings: Settings) -> tuple[int, str]:
+def explain_failure(lines: list[str], settings: Settings, failures: tuple = INSTALL_FAILURES) -> tuple[int, str]:
     """The exit code and the explanation for an installer's failure, from its output."""
     text = "\n".join(lines)
-    for pattern, code, hint in INSTALL_FAILURES:
+    for pattern, code, hint in failures:
         if re.search(pattern, text):
             return code, hint.format(index=settings.index.describe())
     return EX_INSTALL, "see the installer's error above"

@@ -30,14 +30,9 @@ def main(argv: list[str]) -> int:
         workdir = bundle.prepare(config)
         plan = detect.plan(workdir, config)
         env = config.base_env
-        if plan is None:
-            why = (
-                f"{settings.REQUIREMENTS_SETTING}=none"
-                if config.requirements == settings.NO_INSTALL
-                else "no requirements file found"
-            )
-            log.step(f"detect: nothing to install ({why})")
-            say(f"nothing to install ({why})")
+        if plan.kind == "nothing":
+            log.step(f"detect: nothing to install ({plan.reason})")
+            say(f"nothing to install ({plan.reason})")
         else:
             log.step(f"detect: {plan.method} ({plan.reason})")
             env = install.install(plan, config, log, workdir)

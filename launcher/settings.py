@@ -33,6 +33,9 @@ DEFAULTS = {
     "VIRTUAL_ENV": "/opt/venv",  # the image's environment
 }
 REQUIREMENTS_SETTING = "LAUNCHER_REQUIREMENTS"  # a file in the bundle to install from, or `none`
+# LAUNCHER_EXTRAS, LAUNCHER_GROUPS: the project's extras and dependency groups to install too,
+# comma-separated; LAUNCHER_IGNORE_LOCK: install from the manifests, not from a lock.
+NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 NO_INSTALL = "none"
 INSTALLERS = ("uv", "pip")
 DEBUG_SETTING = "LAUNCHER_DEBUG"
@@ -102,6 +105,9 @@ class Settings:
         max_bytes: int,
         max_members: int,
         index: Index,
+        extras: tuple[str, ...] = (),
+        groups: tuple[str, ...] = (),
+        ignore_lock: bool = False,
     ) -> None:
         self.environ = environ  # the environment as the launcher was given it; the job gets it unchanged
         self.code = code
@@ -114,6 +120,9 @@ class Settings:
         self.max_bytes = max_bytes
         self.max_members = max_members
         self.index = index
+        self.extras = extras
+        self.groups = groups
+        self.ignore_lock = ignore_lock
 
 
 def original_environment() -> dict[str, str]:
@@ -156,6 +165,9 @@ def read(environ: dict[str, str]) -> Settings:
         max_bytes=size(environ, "LAUNCHER_MAX_BYTES"),
         max_members=count(environ, "LAUNCHER_MAX_MEMBERS"),
         index=index(environ),
+        extras=names(environ, "LAUNCHER_EXTRAS"),
+        groups=names(environ, "LAUNCHER_GROUPS"),
+        ignore_lock=flag(environ, "LAUNCHER_IGNORE_LOCK"),
     )
 
 
@@ -203,6 +215,15 @@ def count(environ: dict[str, str], name: str) -> int:
     if not value.isascii() or not value.isdigit() or int(value) == 0:
         raise invalid(name, value, "give a whole number, at least 1")
     return int(value)
+
+
+def names(environ: dict[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list of names of extras or dependency groups."""
+    items = tuple(item.strip() for item in (value_of(environ, name) or "").split(",") if item.strip())
+    for item in items:
+        if not NAME.fullmatch(item):
+            raise invalid(name, value_of(environ, name), "give names separated by commas, such as plot,s3")
+    return items
 
 
 def flag(environ: dict[str, str], name: str) -> bool:

@@ -73,6 +73,58 @@ describe("python: detecting the requirements method", () => {
     expect(job.stdout).toBe("");
   });
 
+  it("L3.4 a script whose block declares no dependencies installs nothing, says so, and runs", async () => {
+    const code = await tgz({ "main.py": "# /// script\n# dependencies = []\n# ///\nprint('ran')\n" });
+    const job = await runPython({ code, command: launch("python", "main.py") });
+    expect(job.stdout).toBe("ran\n");
+    expect(launcherLines(job.stderr)).toEqual(["launcher: nothing to install (main.py declares no dependencies in its inline metadata)"]);
+    expect(job.exitCode).toBe(0);
+  });
+
+  const application = (table: string) => ({
+    "pyproject.toml": `[project]\nname = "app"\nversion = "0.1.0"\ndependencies = ["greeting==2.0.0"]\n${table}`,
+    "main.py": "import greeting, helpers\nprint(greeting.hello(), helpers.X)\n",
+    "helpers.py": "X = 1\n",
+    "scripts/other.py": "",
+  });
+  it.each([
+    ["no [build-system] (uv init --app)", ""],
+    ["[tool.uv] package = false", '\n[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n\n[tool.uv]\npackage = false\n'],
+    ["Poetry's package-mode = false", '\n[build-system]\nrequires = ["poetry-core"]\nbuild-backend = "poetry.core.masonry.api"\n\n[tool.poetry]\npackage-mode = false\n'],
+  ])("L3.9 an application (%s) gets its dependencies, and is not built", async (_, table) => {
+    const job = await runPython(usingIndex(index, { code: await tgz(application(table)), command: launch("python", "main.py"), outputs: true }));
+    expect(job.stdout).toBe("hello from greeting 2.0.0 1\n");
+    expect(launcherLines(job.stderr)).toEqual([
+      expect.stringMatching(/^launcher: installed dependencies of the application in pyproject.toml with uv: 1 packages in \d+\.\d s$/),
+    ]);
+    expect(requestLog(job.outputs)).toMatch(/found pyproject.toml; an application, not built\)/);
+    expect(job.exitCode).toBe(0);
+  });
+
+  it("L3.10 LAUNCHER_EXTRAS and LAUNCHER_GROUPS add an application's extras and dependency groups", async () => {
+    const table = '\n[project.optional-dependencies]\nolder = ["needs-greeting-one"]\n\n[dependency-groups]\nnative = ["cext==0.1.0"]\nall = [{include-group = "native"}]\n';
+    const files = { ...application(table), "pyproject.toml": application(table)["pyproject.toml"].replace('"greeting==2.0.0"', '"greeting"') };
+    const command = launch("python", "-c", "import greeting, cext, needs_greeting_one; print(greeting.hello(), cext.add(1, 2))");
+    const job = await runPython(usingIndex(index, { code: await tgz(files), env: { LAUNCHER_EXTRAS: "older", LAUNCHER_GROUPS: "all" }, command }));
+    expect(job.stdout).toBe("hello from greeting 1.0.0 3\n");
+    expect(job.exitCode).toBe(0);
+  });
+
+  it("L3.10 an extra the project does not declare: exit 78, naming those it does", async () => {
+    const job = await runPython({ code: await tgz(application("")), env: { LAUNCHER_EXTRAS: "gpu" }, command: launch("echo", "ran") });
+    expect(job.exitCode).toBe(78);
+    expect(launcherLines(job.stderr)).toEqual(["launcher: LAUNCHER_EXTRAS names 'gpu', which pyproject.toml does not declare (it declares: none)"]);
+  });
+
+  it("L3.11 requirement files below the top are named in the nothing-to-install line", async () => {
+    const code = await tgz({ "requirements/prod.txt": "greeting\n", "requirements/dev.txt": "", "main.py": "print('ran')\n" });
+    const job = await runPython({ code, command: launch("python", "main.py") });
+    expect(job.stdout).toBe("ran\n");
+    expect(launcherLines(job.stderr)).toEqual([
+      "launcher: nothing to install (no requirements file at the top of the bundle; found requirements/dev.txt, requirements/prod.txt: name one with LAUNCHER_REQUIREMENTS=FILE to install it)",
+    ]);
+  });
+
   it("L3.5 with nothing to install, one line says so and the command runs", async () => {
     const job = await runPython({ code: await tgz({ "main.py": "print('ran')\n" }), command: launch("python", "main.py") });
     expect(job.stdout).toBe("ran\n");
@@ -86,7 +138,7 @@ describe("python: detecting the requirements method", () => {
   ])("L3.6 only %s: exit 78 naming it and what is supported", async (file, message) => {
     const job = await runPython({ code: await tgz({ [file]: "x\n", "main.py": "" }), command: launch("echo", "ran") });
     expect(job.exitCode).toBe(78);
-    expect(launcherLines(job.stderr)).toEqual([expect.stringContaining(`launcher: ${message}; declare requirements with requirements.txt, pyproject.toml`)]);
+    expect(launcherLines(job.stderr)).toEqual([expect.stringContaining(`launcher: ${message}; declare requirements with uv.lock, pylock.toml, requirements.txt, pyproject.toml`)]);
     expect(job.stdout).toBe("");
   });
 

@@ -48,18 +48,20 @@ export interface IndexOptions {
   tls?: { key: string; cert: string };
   /** Hold every response this long before answering (a slow index). */
   delayMs?: number;
-  /** Folders of further distributions to serve. */
+  /** Folders of further distributions to serve (a file there replaces one of the same name). */
   extraDirs?: string[];
+  /** Files left out, as if they had not been released yet. */
+  hide?: string[];
 }
 
 /** Make the fixture distributions, then serve them beside the committed build back ends. */
-export async function startPackageIndex({ tls, delayMs = 0, extraDirs = [] }: IndexOptions = {}): Promise<PackageIndex> {
+export async function startPackageIndex({ tls, delayMs = 0, extraDirs = [], hide = [] }: IndexOptions = {}): Promise<PackageIndex> {
   const made = await tempDir();
   await execa("python3", [path.join(fixturesDir, "make_dists.py"), made]);
   const files = new Map<string, Buffer>();
   for (const dir of [made, path.join(fixturesDir, "backends"), ...extraDirs]) {
     for (const name of await readdir(dir)) {
-      if (name.endsWith(".whl") || name.endsWith(".tar.gz")) files.set(name, await readFile(path.join(dir, name)));
+      if ((name.endsWith(".whl") || name.endsWith(".tar.gz")) && !hide.includes(name)) files.set(name, await readFile(path.join(dir, name)));
     }
   }
   const projects = new Map<string, string[]>();

@@ -1,0 +1,105 @@
+// Locks: the versions a project's author locked are the versions the job gets. Each lock is
+// made at test time against an index where greeting 2.0.0 is not out yet; the jobs install
+// from one where it is, so that a lock that is not honoured shows.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tgz } from "../support/fixtures.js";
+import { pylock, tamperedDists, uvLock } from "../support/locks.js";
+import { type PackageIndex, startPackageIndex } from "../support/package-index.js";
+import { project } from "../support/projects.js";
+import { launch, launcherLines, restricted, runPython, usingIndex } from "../support/python.js";
+
+let now: PackageIndex;
+let then: PackageIndex;
+let tampered: PackageIndex;
+beforeAll(async () => {
+  [now, then, tampered] = await Promise.all([
+    startPackageIndex(),
+    startPackageIndex({ hide: ["greeting-2.0.0-py3-none-any.whl"] }),
+    tamperedDists().then((dir) => startPackageIndex({ extraDirs: [dir] })),
+  ]);
+});
+afterAll(() => Promise.all([now, then, tampered].map((index) => index?.close())));
+
+/** An application (no build system, several modules) that depends on greeting. */
+const app = (dependencies: string[]) => ({
+  "pyproject.toml": `[project]\nname = "app"\nversion = "0.1.0"\nrequires-python = ">=3.11"\ndependencies = ${JSON.stringify(dependencies)}\n`,
+  "main.py": "import greeting\nprint(greeting.hello())\n",
+  "helpers.py": "X = 1\n",
+});
+const sayHello = launch("python", "main.py");
+const log = (outputs: Record<string, Buffer>) => outputs["requirements.log"]?.toString() ?? "";
+const summary = (method: string, packages: number, unused = "") =>
+  new RegExp(`^launcher: installed ${method.replace(/[.()]/g, "\\$&")} with uv: ${packages} packages in \\d+\\.\\d s${unused}$`);
+
+describe("python: locks", () => {
+  it.each([
+    ["as root, into /opt/venv", false],
+    ["as another uid, into /tmp/job-env", true],
+  ])("L3.8 uv.lock: the locked version is installed, not the newest (%s)", async (_, asUser) => {
+    const files = { ...app(["greeting"]), "uv.lock": await uvLock(then, app(["greeting"])) };
+    const job = { code: await tgz(files), command: sayHello, outputs: true };
+    const result = await runPython(usingIndex(now, asUser ? restricted(job) : job));
+    expect(result.stdout).toBe("hello from greeting 1.0.0\n");
+    expect(launcherLines(result.stderr)).toContainEqual(expect.stringMatching(summary("uv.lock (the locked versions)", 1)));
+    expect(log(result.outputs)).toMatch(/ detect: uv\.lock \(the locked versions\) \(found uv\.lock\)\n/);
+    expect(result.exitCode).toBe(0);
+  });
+
+  it("L3.8 a lock wins over requirements.txt, and the summary names what was not used", async () => {
+    const files = { ...app(["greeting"]), "uv.lock": await uvLock(then, app(["greeting"])), "requirements.txt": "greeting==2.0.0\n" };
+    const job = await runPython(usingIndex(now, { code: await tgz(files), command: sayHello }));
+    expect(job.stdout).toBe("hello from greeting 1.0.0\n");
+    expect(launcherLines(job.stderr)).toEqual([expect.stringMatching(summary("uv.lock (the locked versions)", 1, "; not used: requirements.txt"))]);
+  });
+
+  it("L3.8 a packaged project locked by uv.lock is installed on top, with its console script", async () => {
+    const files = { ...project("hatchling"), "uv.lock": await uvLock(then, project("hatchling")) };
+    const job = await runPython(usingIndex(now, { code: await tgz(files), command: launch("jobtool") }));
+    expect(job.stdout).toBe("jobtool: hello from greeting 1.0.0\n");
+    expect(job.exitCode).toBe(0);
+  });
+
+  it("L3.8 a uv.lock that no longer matches pyproject.toml: exit 78, before anything is installed", async () => {
+    const files = { ...app(["greeting", "needs-greeting-one"]), "uv.lock": await uvLock(then, app(["greeting"])) };
+    const job = await runPython(usingIndex(now, { code: await tgz(files), command: launch("echo", "ran") }));
+    expect(job.exitCode).toBe(78);
+    expect(launcherLines(job.stderr)).toEqual([
+      "launcher: installing uv.lock (the locked versions) failed (uv exited 1): uv.lock does not match pyproject.toml any more (`uv lock --check` fails, as shown above); run `uv lock` and bundle again, or set LAUNCHER_IGNORE_LOCK=1 to install from pyproject.toml",
+    ]);
+    expect(job.stdout).toBe("");
+  });
+
+  it("L3.8 LAUNCHER_IGNORE_LOCK=1 installs from pyproject.toml, and the log says the lock was not used", async () => {
+    const files = { ...app(["greeting"]), "uv.lock": await uvLock(then, app(["greeting"])) };
+    const job = await runPython(usingIndex(now, { code: await tgz(files), env: { LAUNCHER_IGNORE_LOCK: "1" }, command: sayHello, outputs: true }));
+    expect(job.stdout).toBe("hello from greeting 2.0.0\n");
+    expect(log(job.outputs)).toMatch(/detect: dependencies of the application in pyproject.toml \(found pyproject.toml; not used: uv.lock/);
+  });
+
+  it("L3.8 the lock's hashes are verified: a file that changed on the index is refused (69)", async () => {
+    const files = { ...app(["greeting"]), "uv.lock": await uvLock(then, app(["greeting"])) };
+    const job = await runPython(usingIndex(tampered, { code: await tgz(files), command: launch("echo", "ran") }));
+    expect(job.exitCode).toBe(69);
+    expect(launcherLines(job.stderr)).toEqual([
+      `launcher: installing uv.lock (the locked versions) failed (uv exited 1): a downloaded file does not match its hash in the lock or requirements: ${tampered.url} serves other files than those locked`,
+    ]);
+    expect(job.stdout).toBe("");
+  });
+
+  it("L3.8 pylock.toml (PEP 751) installs exactly what it names", async () => {
+    const files = { "pylock.toml": await pylock(then, app(["greeting"])), "main.py": app([])["main.py"] };
+    const job = await runPython(usingIndex(now, { code: await tgz(files), command: sayHello }));
+    expect(job.stdout).toBe("hello from greeting 1.0.0\n");
+    expect(launcherLines(job.stderr)).toEqual([expect.stringMatching(summary("pylock.toml (the locked versions)", 1))]);
+    expect(job.exitCode).toBe(0);
+  });
+
+  it("L3.8 several locks in one bundle: exit 78 naming them", async () => {
+    const files = { ...app(["greeting"]), "uv.lock": "", "pylock.toml": "" };
+    const job = await runPython({ code: await tgz(files), command: launch("echo", "ran") });
+    expect(job.exitCode).toBe(78);
+    expect(launcherLines(job.stderr)).toEqual([
+      "launcher: found several locks (pylock.toml, uv.lock); keep one in the bundle, or name one with LAUNCHER_REQUIREMENTS=FILE",
+    ]);
+  });
+});
