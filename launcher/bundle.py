@@ -57,6 +57,13 @@ MAKE_ONE = "make the bundle with: tar czf bundle.tgz -C DIR . (or zip it)"
 # Entries that archivers add beside the real content, ignored when deciding
 # whether the bundle sits under one top-level directory.
 IGNORED_TOP_LEVEL = frozenset({"__MACOSX", ".DS_Store"})
+# Left out of every bundle (L1.7): virtual environments (by these names, or any folder
+# holding pyvenv.cfg), bytecode caches, and what macOS adds to archives (__MACOSX, ._*).
+VENV_NAMES = frozenset({b".venv", b"venv"})
+VENV_MARK = b"pyvenv.cfg"
+CACHE_NAME = b"__pycache__"
+MACOSX_NAME = b"__MACOSX"
+APPLE_DOUBLE = b"._"
 
 # Entry types that are never extracted.
 REFUSED_TYPES = {
@@ -86,22 +93,70 @@ def prepare(settings: Settings) -> Path:
     if not os.path.lexists(code):
         say(f"no code bundle at {code}; running in the empty directory {root}")
         return root
+    left_out = LeftOut()
     try:
         if code.is_dir():
             entries = list(code.iterdir())
             if len(entries) == 1 and entries[0].is_file() and is_bundle_file(entries[0]):
-                extract(entries[0], root, settings)
+                extract(entries[0], root, settings, left_out)
             else:
-                copy_directory(code, root)
+                copy_directory(code, root, left_out)
         else:
-            extract(code, root, settings)
+            extract(code, root, settings, left_out)
     except PermissionError as error:
         raise LauncherError(
             EX_BUNDLE,
             f"cannot read {error.filename or code} ({error.strerror}); "
             f"the bundle must be readable by the job's uid {os.getuid()}",
         ) from error
+    if left_out.found():
+        say(f"left out of the bundle: {left_out.describe()}")
     return single_top_level(root)
+
+
+class LeftOut:
+    """What a bundle holds that is left out of the working directory (L1.7), and why."""
+
+    def __init__(self) -> None:
+        self.venvs: set[bytes] = set()
+        self.caches: set[bytes] = set()
+        self.apple_double = 0
+        self.macosx = False
+
+    def skips(self, path: bytes) -> bool:
+        """Whether the entry at path (relative, normalized) is left out; notes why."""
+        if self.venvs and any(path == venv or path.startswith(venv + b"/") for venv in self.venvs):
+            return True
+        if b"venv" not in path and b"__" not in path and b"._" not in path:
+            return False
+        parts = path.split(b"/")
+        for depth, part in enumerate(parts, 1):
+            if part in VENV_NAMES:
+                self.venvs.add(b"/".join(parts[:depth]))
+                return True
+            if part == CACHE_NAME:
+                self.caches.add(b"/".join(parts[:depth]))
+                return True
+            if part == MACOSX_NAME:
+                self.macosx = True
+                return True
+        if parts[-1].startswith(APPLE_DOUBLE):
+            self.apple_double += 1
+            return True
+        return False
+
+    def found(self) -> bool:
+        return bool(self.venvs or self.caches or self.apple_double or self.macosx)
+
+    def describe(self) -> str:
+        found = [f"{os.fsdecode(venv)}/ (a virtual environment)" for venv in sorted(self.venvs)]
+        if self.caches:
+            found.append(f"{len(self.caches)} __pycache__ folder{'s' if len(self.caches) > 1 else ''}")
+        if self.macosx:
+            found.append("__MACOSX/")
+        if self.apple_double:
+            found.append(f"{self.apple_double} macOS ._ file{'s' if self.apple_double > 1 else ''}")
+        return ", ".join(found) + "; the image provides the environment, and the job makes its own caches"
 
 
 def make_workdir(path: Path) -> None:
@@ -145,11 +200,22 @@ def empty_directory(root: Path) -> None:
                 os.unlink(entry.path)
 
 
-def copy_directory(source: Path, root: Path) -> None:
+def copy_directory(source: Path, root: Path, left_out: LeftOut) -> None:
     import shutil
 
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        relative = os.path.relpath(directory, source)
+        skipped = set()
+        for name in names:
+            path = os.fsencode(os.path.normpath(os.path.join(relative, name)))
+            if os.path.isfile(os.path.join(directory, name, os.fsdecode(VENV_MARK))):
+                left_out.venvs.add(path)
+            if left_out.skips(path):
+                skipped.add(name)
+        return skipped
+
     try:
-        shutil.copytree(source, root, symlinks=True, dirs_exist_ok=True)
+        shutil.copytree(source, root, symlinks=True, dirs_exist_ok=True, ignore=ignore)
     except (OSError, shutil.Error) as error:
         raise LauncherError(EX_BUNDLE, f"cannot copy the bundle directory {source} ({error})") from error
 
@@ -197,6 +263,25 @@ def is_within(root: bytes, target: bytes) -> bool:
     return target == root or target.startswith(root + b"/")
 
 
+def name_refusal(name: bytes) -> str | None:
+    """Why a member's name alone is refused, or None: before anything else looks at it."""
+    if not name:
+        return "it has no name"
+    if name.startswith(b"/"):
+        return "absolute path"
+    if b".." in name and b".." in name.split(b"/"):
+        return "'..' in its path"
+    return None
+
+
+def normal_path(name: bytes) -> bytes:
+    """Where a member lands, as libarchive normalizes its name (`./a/`, `a//b/.`)."""
+    path = name[2:] if name.startswith(b"./") else name
+    if b"//" in path or b"/." in path or path.startswith(b".") or path.endswith(b"/"):
+        path = posixpath.normpath(path)
+    return path
+
+
 def usable_mode(perm: int, is_dir: bool) -> int:
     """The archive's mode without setuid and setgid, and always usable by its owner."""
     return (perm & 0o1777) | (0o700 if is_dir else 0o600)
@@ -230,13 +315,13 @@ class Caps:
             )
 
 
-def extract(source: Path, root: Path, settings: Settings) -> None:
+def extract(source: Path, root: Path, settings: Settings, left_out: LeftOut | None = None) -> None:
     """Extract the archive at source into root (empty), all or nothing."""
     kind = sniff(source)
     if kind is None:
         raise LauncherError(EX_BUNDLE, f"{source} is not a tar or zip archive; {MAKE_ONE}")
     try:
-        Extraction(source, kind, root, settings).run()
+        Extraction(source, kind, root, settings, left_out or LeftOut()).run()
     except BaseException:
         empty_directory(root)
         raise
@@ -245,10 +330,13 @@ def extract(source: Path, root: Path, settings: Settings) -> None:
 class Extraction:
     """One bundle file, extracted by libarchive into root under the policy of this module."""
 
-    def __init__(self, source: Path, kind: str, root: Path, settings: Settings) -> None:
+    def __init__(self, source: Path, kind: str, root: Path, settings: Settings, left_out: LeftOut) -> None:
         self.source = source
         self.kind = kind
         self.root = root
+        self.left_out = left_out
+        # Symlinks refused, kept until the end: inside a virtual environment found later, they are left out.
+        self.refused_links: list[tuple[bytes, str]] = []
         self.caps = Caps(source, settings)
         self.stream_limit = settings.max_bytes + HEADER_ROOM * settings.max_members
         self.symlinks: list[bytes] = []
@@ -302,7 +390,10 @@ class Extraction:
             os.close(here)
         if stream and stream.error:
             raise self.damaged(stream.error)
-        if self.caps.members == 0:
+        refused = [(path, reason) for path, reason in self.refused_links if not self.left_out.skips(path)]
+        if refused:
+            raise LauncherError(EX_BUNDLE, refused[0][1])
+        if self.caps.members == 0 and not self.left_out.found():
             raise LauncherError(EX_BUNDLE, f"{self.source} is an empty archive; the bundle holds no files")
         self.check_symlinks()
 
@@ -313,8 +404,17 @@ class Extraction:
             self.name = name = lib.entry_pathname(entry) or b""
             kind = lib.entry_filetype(entry) & lib.AE_IFMT
             link = lib.entry_hardlink(entry)
-            path = self.count(name, kind == lib.AE_IFDIR)
+            path = normal_path(name)
+            reason = name_refusal(name)
+            if reason:
+                raise LauncherError(EX_BUNDLE, f"{self.source}: refused member {shown(name)}: {reason}")
+            if self.leaves_out(path):
+                continue
+            self.count(path, kind == lib.AE_IFDIR)
             reason = self.refusal(entry, name, path, kind, link)
+            if reason and kind == lib.AE_IFLNK:
+                self.refused_links.append((path, f"{self.source}: refused member {shown(name)}: {reason}"))
+                continue
             if reason:
                 raise LauncherError(EX_BUNDLE, f"{self.source}: refused member {shown(name)}: {reason}")
             size = max(lib.entry_size(entry), 0)
@@ -337,14 +437,26 @@ class Extraction:
             if kind == lib.AE_IFLNK:
                 self.symlinks.append(path)
 
-    def count(self, name: bytes, is_dir: bool) -> bytes:
-        """Count a member, and each directory it is in that no member before it made (a single
-        member with a long name would otherwise make thousands of directories); return the
-        path the member lands at, as libarchive normalizes it (`./a/`, `a//b/.`)."""
+    def leaves_out(self, path: bytes) -> bool:
+        """Whether the member at path is left out (L1.7). A pyvenv.cfg makes its folder a
+        virtual environment: what was written of it goes, and nothing more of it comes."""
+        if path.endswith(b"/" + VENV_MARK) and not self.left_out.skips(path):
+            venv = path.rpartition(b"/")[0]  # relative and without `..`: name_refusal passed it
+            self.left_out.venvs.add(venv)
+            if os.path.isdir(venv) and not os.path.islink(venv):
+                import shutil
+
+                shutil.rmtree(venv)
+            elif os.path.lexists(venv):
+                os.unlink(venv)
+            self.symlinks = [link for link in self.symlinks if not self.left_out.skips(link)]
+            return True
+        return self.left_out.skips(path)
+
+    def count(self, path: bytes, is_dir: bool) -> None:
+        """Count a member, and each directory it is in that no member before it made: a single
+        member with a long name would otherwise make thousands of directories."""
         self.caps.member()
-        path = name[2:] if name.startswith(b"./") else name
-        if b"//" in path or b"/." in path or path.startswith(b".") or path.endswith(b"/"):
-            path = posixpath.normpath(path)
         if is_dir:
             self.directories.add(path)
         parent = path.rpartition(b"/")[0]
@@ -352,17 +464,10 @@ class Extraction:
             self.directories.add(parent)
             self.caps.member()
             parent = parent.rpartition(b"/")[0]
-        return path
 
     def refusal(self, entry: int, name: bytes, path: bytes, kind: int, link: bytes | None) -> str | None:
         """Why the entry (named name, landing at path) may not be written, or None."""
         lib = self.lib
-        if not name:
-            return "it has no name"
-        if name.startswith(b"/"):
-            return "absolute path"
-        if b".." in name and b".." in name.split(b"/"):
-            return "'..' in its path"
         if kind in REFUSED_TYPES:
             return REFUSED_TYPES[kind]
         if kind == lib.AE_IFLNK:

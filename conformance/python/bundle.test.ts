@@ -1,4 +1,4 @@
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { create as createTar } from "tar";
 import { describe, expect, it } from "vitest";
@@ -69,6 +69,34 @@ describe("python: the code bundle", () => {
   it("L1.4 a zip of one folder, with the __MACOSX folder that macOS adds, runs in that folder", async () => {
     const job = await runPython({ code: await scenarioBundle("zip-in-folder"), command: showCwd });
     expect(job.stdout).toBe("/tmp/job/project ['main.py']\n");
+    expect(job.exitCode).toBe(0);
+  });
+});
+
+describe("python: what is left out of a bundle", () => {
+  const leftOut = (what: string) =>
+    `launcher: left out of the bundle: ${what}; the image provides the environment, and the job makes its own caches`;
+
+  it("L1.7 a project tarred with its .venv, __pycache__ and macOS ._ files runs in its folder", async () => {
+    const job = await runPython({ code: await scenarioBundle("project-with-venv"), command: showCwd });
+    expect(job.stdout).toBe("/tmp/job/proj ['main.py']\n");
+    expect(launcherLines(job.stderr)).toContain(leftOut("proj/.venv/ (a virtual environment), 1 __pycache__ folder, 2 macOS ._ files"));
+    expect(job.exitCode).toBe(0);
+  });
+
+  it("L1.7 a folder is a virtual environment when it holds pyvenv.cfg, wherever that comes in the archive", async () => {
+    const job = await runPython({ code: await scenarioBundle("project-with-named-venv"), command: launch("sh", "-c", "find . | sort") });
+    expect(job.stdout).toBe(".\n./main.py\n./tools\n./tools/run.sh\n");
+    expect(launcherLines(job.stderr)).toContain(leftOut("tools/env/ (a virtual environment)"));
+    expect(job.exitCode).toBe(0);
+  });
+
+  it("L1.7 a directory bundle leaves out the same", async () => {
+    const dir = await tree({ "proj/main.py": "", "proj/.venv/pyvenv.cfg": "home = /usr/bin\n", "proj/pkg/__pycache__/x.pyc": "", "._proj": "" });
+    await symlink("/usr/bin/python3", path.join(dir, "proj/.venv/python"));
+    const job = await runPython({ code: { path: dir }, command: launch("sh", "-c", "pwd; find . | sort") });
+    expect(job.stdout).toBe("/tmp/job/proj\n.\n./main.py\n./pkg\n");
+    expect(launcherLines(job.stderr)).toContain(leftOut("proj/.venv/ (a virtual environment), 1 __pycache__ folder, 1 macOS ._ file"));
     expect(job.exitCode).toBe(0);
   });
 });

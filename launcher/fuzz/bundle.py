@@ -55,7 +55,7 @@ WRAPPERS = (
     lambda data: lzma.compress(data, preset=0),
 )
 # What generated members are made of.
-SEGMENTS = (b"a", b"b", b"sub", b"..", b".", b"", b"link", b"\xff\xfe", b"x" * 100)
+SEGMENTS = (b"a", b"b", b"sub", b"..", b".", b"", b"link", b"\xff\xfe", b"x" * 100, b".venv", b"pyvenv.cfg", b"._a")
 TYPES = (b"0", b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"x", b"g", b"L", b"K", b"S", b"D", b"\0")
 PAX_KEYS = (b"path", b"linkpath", b"size", b"mtime", b"uid", b"GNU.sparse.realsize", b"GNU.sparse.map", b"hdrcharset")
 SIZES = (0, 1, 100, 511, 512, 4096, 65535, 65537, 1 << 20, 1 << 33, 1 << 62, -1)

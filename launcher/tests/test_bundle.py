@@ -39,6 +39,7 @@ def refused(tmp_path: Path, settings, data: bytes) -> LauncherError:
         ("symlink-dotdot", "refused member 'up': symlink to '..' points outside the bundle"),
         ("symlink-later-link", "refused member 'x': symlink points outside the bundle through the links made after it"),
         ("symlink-dot-name", "refused member 'sub/.': symlink to '../link' points outside the bundle"),
+        ("venv-mark-outside", "refused member './../../pyvenv.cfg': '..' in its path"),
         ("hardlink-dot-target", "refused member 'up': hardlink to the symlink 'a/b/link/.'"),
         ("symlink-through-inside-link", "cannot extract member 'alias/through.txt' (Cannot extract through symlink"),
         ("hardlink-escape", "refused member 'passwd': hardlink to '../../etc/passwd' points outside the bundle"),
@@ -251,3 +252,45 @@ def test_single_top_level_directory_becomes_the_working_directory(tmp_path, entr
         else:
             target.write_text("")
     assert bundle.single_top_level(tmp_path) == (tmp_path / expected).resolve()
+
+
+# --- What is left out -------------------------------------------------------------
+
+
+def test_virtual_environments_caches_and_macos_files_are_left_out(tmp_path, config):
+    left_out = bundle.LeftOut()
+    source = tmp_path / "bundle"
+    source.write_bytes(make_bundle.scenario("project-with-venv"))
+    root = tmp_path / "root"
+    root.mkdir()
+    bundle.extract(source, root, config(), left_out)
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == ["proj", "proj/main.py"]
+    assert left_out.describe() == (
+        "proj/.venv/ (a virtual environment), 1 __pycache__ folder, 2 macOS ._ files; "
+        "the image provides the environment, and the job makes its own caches"
+    )
+    assert bundle.single_top_level(root) == root / "proj"
+
+
+def test_a_folder_is_a_virtual_environment_once_its_pyvenv_cfg_comes(tmp_path, config):
+    left_out = bundle.LeftOut()
+    source = tmp_path / "bundle"
+    source.write_bytes(make_bundle.scenario("project-with-named-venv"))
+    (tmp_path / "root").mkdir()
+    bundle.extract(source, tmp_path / "root", config(), left_out)
+    root = tmp_path / "root"
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == ["main.py", "tools", "tools/run.sh"]
+    assert left_out.venvs == {b"tools/env"}
+
+
+def test_a_directory_bundle_leaves_out_the_same(tmp_path, config):
+    code = tmp_path / "code"
+    (code / "proj" / ".venv" / "bin").mkdir(parents=True)
+    (code / "proj" / ".venv" / "bin" / "python").symlink_to("/usr/bin/python3")
+    (code / "proj" / "env").mkdir()
+    (code / "proj" / "env" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (code / "proj" / "__pycache__").mkdir()
+    (code / "proj" / "main.py").write_text("print(1)\n")
+    (code / "._proj").write_bytes(b"\0")
+    assert bundle.prepare(config()) == tmp_path / "job" / "proj"
+    assert sorted(p.name for p in (tmp_path / "job" / "proj").iterdir()) == ["main.py"]

@@ -84,6 +84,11 @@ const refusals: Refusal[] = [
     message: member("sub/.", "symlink to '../link' points outside the bundle"),
   },
   {
+    name: "L2.1 a pyvenv.cfg two levels above the root, which would make / a virtual environment to leave out",
+    code: refused("venv-mark-outside"),
+    message: member("./../../pyvenv.cfg", "'..' in its path"),
+  },
+  {
     name: "L2.1 a hardlink to link/., which is the symlink itself",
     code: refused("hardlink-dot-target"),
     message: member("up", "hardlink to the symlink 'a/b/link/.'"),
