@@ -19,7 +19,7 @@ from pathlib import Path
 from .detect import Plan
 from .errors import EX_CANTCREATE, EX_CONFIG, EX_INSTALL, LauncherError
 from .log import Log, say
-from .settings import Settings
+from .settings import Settings, public_url
 
 INSTALL_TAIL_LINES = 15
 # What an installer's error output means, first match wins: (pattern, exit code, what to tell the user).
@@ -33,7 +33,7 @@ INSTALL_FAILURES = (
     (
         r"Hash mismatch|DO NOT MATCH THE HASHES",
         EX_INSTALL,
-        "a downloaded file does not match its hash in the lock or requirements: {index} serves other files "
+        "a downloaded file does not match its hash in the lock or requirements: {indexes} serves other files "
         "than those locked",
     ),
     (
@@ -55,17 +55,18 @@ INSTALL_FAILURES = (
         r"tcp connect error|Connection refused|Failed to establish a new connection|dns error|"
         r"Name or service not known|Temporary failure in name resolution",
         EX_INSTALL,
-        "the package index {index} could not be reached; check PIP_INDEX_URL and the job's network",
+        "{place} could not be reached; check PIP_INDEX_URL, PIP_EXTRA_INDEX_URL and any index the requirements "
+        "name, and the job's network",
     ),
     (
         r"timed out|Read timed out",
         EX_INSTALL,
-        "the package index {index} did not answer in time (PIP_TIMEOUT sets the limit in seconds)",
+        "{place} did not answer in time (PIP_TIMEOUT sets the limit in seconds)",
     ),
     (
         r"was not found in the|No matching distribution found|Could not find a version",
         EX_INSTALL,
-        "a requirement is not available from {index}",
+        "a requirement is not available from {indexes}",
     ),
     (
         r"No solution found|ResolutionImpossible|conflicting dependencies",
@@ -78,6 +79,11 @@ INSTALL_FAILURES = (
         "building the project failed; see the build's error above",
     ),
 )
+# Where installers say what failed: uv's "Failed to fetch: URL", pip's connection pool and indexes.
+FETCH_FAILED = re.compile(r"Failed to fetch:? `?(https?://[^\s`'\"]+)")
+CONNECTION_POOL = re.compile(r"HTTPS?ConnectionPool\(host='([^']+)', port=(\d+)\)")
+LOOKING_IN = re.compile(r"^Looking in indexes: (.+)$", re.MULTILINE)
+HIDDEN = "****"  # what credentials become in output, as uv and pip hide them too
 # PIP_* settings that uv reads under another name; the launcher gives uv both.
 UV_NAMES = {
     "PIP_INDEX_URL": "UV_INDEX_URL",
@@ -115,11 +121,12 @@ def install(plan: Plan, settings: Settings, log: Log, workdir: Path) -> Path:
         log.step("setup.cfg without setup.py or pyproject.toml: adding setup.py with `setup()` so that it builds")
         write_new_file(plan.setup_py_shim, SHIM)
     installer = "uv" if plan.kind in LOCKED_BY_UV else settings.installer
+    cache = cache_settings(settings, env, log)
     started = time.monotonic()
     installed = 0
     exported = workdir / EXPORTED
     try:
-        for step in steps(plan, settings, env, exported):
+        for step in steps(plan, settings, env, exported, cache):
             code, out, err = run_step(step, log, workdir, settings.index.secrets)
             if code != 0:
                 for line in (err or out)[-INSTALL_TAIL_LINES:]:
@@ -236,20 +243,39 @@ def installer_env(settings: Settings) -> dict[str, str]:
     return {**UV_QUIET, **env}
 
 
-def steps(plan: Plan, settings: Settings, env: Path, exported: Path) -> list[Step]:
-    """The commands that install the plan into env."""
+def cache_settings(settings: Settings, env: Path, log: Log) -> dict[str, str]:
+    """How the installers use their cache: not at all when the job's uid cannot write it (uv
+    would fail), and by copying when it is on another filesystem than env (a cache mounted
+    from the host: uv would try to link first, and warn)."""
+    cache = Path(settings.index.cache_dir)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        problem = None if os.access(cache, os.W_OK | os.X_OK) else "not writable"
+    except OSError as error:
+        problem = error.strerror
+    if problem:
+        say(f"the cache {cache} cannot be used by uid {os.getuid()} ({problem}); installing without a cache")
+        return {"UV_NO_CACHE": "1", "PIP_NO_CACHE_DIR": "1"}
+    if "UV_LINK_MODE" not in settings.environ and os.stat(cache).st_dev != os.stat(env).st_dev:
+        log.step(f"the cache {cache} is on another filesystem than {env}: uv copies from it (UV_LINK_MODE=copy)")
+        return {"UV_LINK_MODE": "copy"}
+    return {}
+
+
+def steps(plan: Plan, settings: Settings, env: Path, exported: Path, cache: dict[str, str]) -> list[Step]:
+    """The commands that install the plan into env (cache: the environment for the cache)."""
     python = str(env / "bin" / "python")
     uv = str(settings.base_env / "bin" / "uv")
     no_index = ["--no-index"] if settings.index.no_index else []
     selected = [arg for extra in settings.extras for arg in ("--extra", extra)]
     selected += [arg for group in settings.groups for arg in ("--group", group)]
-    installing = installer_env(settings)
+    installing = {**installer_env(settings), **cache}
     if plan.kind == "uv.lock":
         # uv checks the lock against pyproject.toml as it was locked, without the network and
         # without the platform's index (an index URL other than the lock's would make any lock
         # look stale); then exports exactly the locked versions with their hashes, which are
         # installed from the platform's index, the hashes verified.
-        checking = {**clean_environ(settings.environ), **UV_QUIET, "UV_CACHE_DIR": settings.index.cache_dir}
+        checking = {**clean_environ(settings.environ), **UV_QUIET, "UV_CACHE_DIR": settings.index.cache_dir, **cache}
         check_failures = (
             (r"Failed to parse `?uv\.lock", EX_CONFIG, "uv.lock cannot be read; run `uv lock` and bundle again"),
             (
@@ -297,18 +323,50 @@ def status(code: int) -> str:
 
 
 def explain_failure(lines: list[str], settings: Settings, failures: tuple = INSTALL_FAILURES) -> tuple[int, str]:
-    """The exit code and the explanation for an installer's failure, from its output."""
+    """The exit code and the explanation for an installer's failure, from its output: what
+    failed is named from what the installer says failed, not from the settings."""
     text = "\n".join(lines)
     for pattern, code, hint in failures:
         if re.search(pattern, text):
-            return code, hint.format(index=settings.index.describe())
+            return code, hint.format(place=failing_place(text), indexes=indexes_in_use(text, settings))
     return EX_INSTALL, "see the installer's error above"
+
+
+def shown_url(url: str) -> str:
+    """url for a message: never with credentials; not at all when they were scrubbed from it (or
+    the installer hid them), as what is left may not be what the installer reached."""
+    shown = None if HIDDEN in url else public_url(url)
+    return shown or "an index URL (not shown, as it may hold credentials)"
+
+
+def failing_place(text: str) -> str:
+    """The URL (or host) that an installer says it could not fetch, as messages may show it."""
+    fetched = FETCH_FAILED.findall(text)  # uv
+    if fetched:
+        return shown_url(fetched[-1])
+    pools = CONNECTION_POOL.findall(text)  # pip
+    if pools:
+        host, port = pools[-1]
+        return f"the package index at {host}:{port}"
+    looked = LOOKING_IN.findall(text)  # pip, which names the indexes it tried
+    if looked:
+        return "the package index " + ", ".join(shown_url(url.strip()) for url in looked[-1].split(","))
+    return "a package index (see the installer's error above)"
+
+
+def indexes_in_use(text: str, settings: Settings) -> str:
+    """The indexes an installer looked in: as pip lists them, or as the settings name them."""
+    looked = LOOKING_IN.findall(text)  # pip
+    if looked:
+        return ", ".join(shown_url(url.strip()) for url in looked[-1].split(","))
+    extra = " (or the extra indexes of PIP_EXTRA_INDEX_URL)" if settings.environ.get("PIP_EXTRA_INDEX_URL") else ""
+    return settings.index.describe() + extra
 
 
 def scrub(line: str, secrets: tuple[str, ...]) -> str:
     """line with any credential of the index URLs replaced by ****."""
     for secret in secrets:
-        line = line.replace(secret, "****")
+        line = line.replace(secret, HIDDEN)
     return line
 
 

@@ -1,5 +1,6 @@
+import { readdir } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tgz } from "../support/fixtures.js";
+import { tempDir, tgz } from "../support/fixtures.js";
 import { type PackageIndex, proxyCertificates, startPackageIndex } from "../support/package-index.js";
 import { launch, launcherLines, restricted, runPython, usingIndex } from "../support/python.js";
 
@@ -78,6 +79,41 @@ describe("python: installing requirements", () => {
     expect(job.exitCode).toBe(0);
     const cached = Object.keys(job.outputs).filter((name) => name.startsWith("cache/"));
     expect(cached.some((name) => name.includes("greeting"))).toBe(true);
+  });
+
+  it("L4.8 a cache the job cannot write: one line, and the install goes on without a cache", async () => {
+    const cache = await tempDir();
+    const job = await runPython(
+      usingIndex(index, {
+        code: await wants("greeting==1.0.0\n"),
+        env: { UV_CACHE_DIR: "/cache" },
+        configure: (c) => c.withBindMounts([{ source: cache, target: "/cache", mode: "ro" }]),
+        command: whereFrom,
+      }),
+    );
+    expect(job.stdout).toMatch(/^hello from greeting 1.0.0 /);
+    expect(launcherLines(job.stderr)).toEqual([
+      "launcher: the cache /cache cannot be used by uid 0 (not writable); installing without a cache",
+      expect.stringMatching(summary),
+    ]);
+    expect(job.exitCode).toBe(0);
+  });
+
+  it("L4.8 a cache mounted from the host, another filesystem, is copied from, without uv's warning", async () => {
+    const cache = await tempDir();
+    const job = await runPython(
+      usingIndex(index, {
+        code: await wants("greeting==1.0.0\n"),
+        env: { UV_CACHE_DIR: "/cache" },
+        outputs: true,
+        configure: (c) => c.withBindMounts([{ source: cache, target: "/cache", mode: "rw" }]),
+        command: whereFrom,
+      }),
+    );
+    expect(job.exitCode).toBe(0);
+    expect(log(job.outputs)).toContain("the cache /cache is on another filesystem than /opt/venv: uv copies from it (UV_LINK_MODE=copy)");
+    expect(log(job.outputs)).not.toMatch(/Failed to hardlink/);
+    expect((await readdir(cache)).length).toBeGreaterThan(0);
   });
 
   it("L4.4 a failed install stops before the command, shows the installer's error, exits 69", async () => {

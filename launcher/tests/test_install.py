@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from launcher import install
@@ -62,16 +64,53 @@ def test_install_failures_are_explained(config, output, code, hint):
 
 
 @pytest.mark.parametrize(
-    ("url", "shown"),
+    ("output", "shown"),
     [
-        ("https://user:s3cret@index.example/simple/", "https://index.example/simple/"),
-        ("https://user:p@ss@index.example/simple/", "https://index.example/simple/"),
-        ("https://t0k/en@index.example/simple/", "of PIP_INDEX_URL (not shown, as it may hold credentials)"),
+        (
+            "error: Failed to fetch: `https://user:s3cret@extra.example/simple/greeting/`\n  cause: tcp connect error",
+            "https://extra.example/simple/greeting/ could not be reached",
+        ),
+        (
+            "  cause: Failed to fetch: https://user:p@ss@private.example:8443/simple/x/\n  cause: Connection refused",
+            "https://private.example:8443/simple/x/ could not be reached",
+        ),
+        (
+            "  cause: Failed to fetch: https://t0k/en@index.example/simple/x/\n  cause: dns error",
+            "an index URL (not shown, as it may hold credentials) could not be reached",
+        ),
+        (
+            "  cause: Failed to fetch: https://user:****@index.example/simple/x/\n  cause: dns error",
+            "an index URL (not shown, as it may hold credentials) could not be reached",
+        ),
+        (
+            "WARNING: Retrying after connection broken by 'NewConnectionError(HTTPConnectionPool(host='10.0.0.9', "
+            "port=3141): Failed to establish a new connection'",
+            "the package index at 10.0.0.9:3141 could not be reached",
+        ),
+        ("error: something; Connection refused", "a package index (see the installer's error above) could not be"),
     ],
 )
-def test_credentials_never_appear_in_messages(config, url, shown):
-    hint = install.explain_failure(["Connection refused"], config(PIP_INDEX_URL=url))[1]
-    assert hint.startswith(f"the package index {shown} could not be reached")
+def test_failures_name_what_failed_without_credentials(config, output, shown):
+    # The configured index is not the one that failed: it must not be blamed.
+    hint = install.explain_failure(output.split("\n"), config(PIP_INDEX_URL="https://user:pw1234@pypi.example/simple"))[
+        1
+    ]
+    assert hint.startswith(shown)
+    assert "pw1234" not in hint and "s3cret" not in hint and "pypi.example" not in hint
+
+
+def test_a_missing_requirement_names_the_indexes_looked_in(config):
+    pip = [
+        "Looking in indexes: https://user:pw1234@a.example/simple, https://b.example/simple",
+        "ERROR: No matching distribution found for x",
+    ]
+    assert install.explain_failure(pip, config())[1] == (
+        "a requirement is not available from https://a.example/simple, https://b.example/simple"
+    )
+    uv = ["  cause: Because x was not found in the package registry"]
+    assert install.explain_failure(uv, config(PIP_INDEX_URL="https://c.example/simple"))[1] == (
+        "a requirement is not available from https://c.example/simple"
+    )
 
 
 def test_credentials_are_scrubbed_from_the_installers_output(config):
@@ -95,3 +134,22 @@ def test_a_job_environment_that_is_not_empty_is_not_the_launchers(tmp_path, conf
         install.target_env(settings, install.Log(None))
     assert error.value.code == 73
     assert (tmp_path / "job-env" / "precious.txt").read_text() == "keep\n"
+
+
+def test_a_cache_the_uid_cannot_write_is_not_used(tmp_path, config, capsys):
+    (tmp_path / "cache").write_text("a file where the cache should go\n")  # root may write anywhere else
+    settings = config(UV_CACHE_DIR=str(tmp_path / "cache" / "uv"))
+    assert install.cache_settings(settings, tmp_path, install.Log(None)) == {
+        "UV_NO_CACHE": "1",
+        "PIP_NO_CACHE_DIR": "1",
+    }
+    assert "installing without a cache" in capsys.readouterr().err
+
+
+def test_a_cache_on_another_filesystem_is_copied_from(tmp_path, config):
+    settings = config(UV_CACHE_DIR="/dev/shm/launcher-test-cache")
+    try:
+        assert install.cache_settings(settings, tmp_path, install.Log(None)) == {"UV_LINK_MODE": "copy"}
+        assert install.cache_settings(config(UV_CACHE_DIR=str(tmp_path / "c")), tmp_path, install.Log(None)) == {}
+    finally:
+        (Path("/dev/shm/launcher-test-cache")).rmdir()

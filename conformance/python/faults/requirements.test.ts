@@ -28,7 +28,8 @@ const failingBuild = {
 interface Failure {
   name: string;
   files: Record<string, string>;
-  index?: "fixture" | "silent" | "refusing";
+  /** The job's PIP_INDEX_URL (the fixture index by default); "none" sets none. */
+  index?: "fixture" | "silent" | "refusing" | "none";
   env?: Record<string, string>;
   exitCode: number;
   message: RegExp;
@@ -99,7 +100,23 @@ const failures: Failure[] = [
     files: { "requirements.txt": "greeting==1.0.0\n" },
     index: "refusing",
     exitCode: 69,
-    message: /\(uv exited 2\): the package index http:\/\/127\.0\.0\.1:9\/simple\/ could not be reached; check PIP_INDEX_URL/,
+    message: /\(uv exited 2\): http:\/\/127\.0\.0\.1:9\/simple\/greeting\/ could not be reached; check PIP_INDEX_URL, PIP_EXTRA_INDEX_URL/,
+    within: 60,
+  },
+  {
+    name: "L4.5 an extra index that refuses connections is the one named, not the index that works",
+    files: { "requirements.txt": "greeting==1.0.0\n" },
+    env: { PIP_EXTRA_INDEX_URL: "http://127.0.0.1:9/extra/simple/" },
+    exitCode: 69,
+    message: /\(uv exited 2\): http:\/\/127\.0\.0\.1:9\/extra\/simple\/greeting\/ could not be reached/,
+    within: 60,
+  },
+  {
+    name: "L4.5 an --index-url inside requirements.txt that refuses connections is the one named",
+    files: { "requirements.txt": "--index-url http://127.0.0.1:9/private/simple/\ngreeting==1.0.0\n" },
+    index: "none",
+    exitCode: 69,
+    message: /\(uv exited 2\): http:\/\/127\.0\.0\.1:9\/private\/simple\/greeting\/ could not be reached/,
     within: 60,
   },
   {
@@ -117,18 +134,17 @@ const failures: Failure[] = [
     index: "silent",
     env: { PIP_TIMEOUT: "2", PIP_RETRIES: "1" },
     exitCode: 69,
-    message: /\(uv exited 2\): the package index http:\/\/127\.0\.0\.1:\d+\/simple\/ did not answer in time \(PIP_TIMEOUT sets/,
+    message: /\(uv exited 2\): http:\/\/127\.0\.0\.1:\d+\/simple\/greeting\/ did not answer in time \(PIP_TIMEOUT sets/,
     within: 45,
   },
 ];
 
 describe("python faults: requirements", () => {
   it.each(failures)("$name: exit $exitCode, one line that says why", async (row) => {
-    const index = row.index === "refusing" ? { url: REFUSING_INDEX } : indexes[row.index ?? "fixture"];
+    const index = row.index === "refusing" ? { url: REFUSING_INDEX } : row.index === "none" ? undefined : indexes[row.index ?? "fixture"];
     const started = performance.now();
-    const job = await runPython(
-      usingIndex(index, { code: await tgz(row.files), env: row.env, outputs: true, command: launch("echo", "ran") }),
-    );
+    const bundle = { code: await tgz(row.files), env: row.env, outputs: true, command: launch("echo", "ran") };
+    const job = await runPython(index ? usingIndex(index, bundle) : bundle);
     const seconds = (performance.now() - started) / 1000;
     expect(job.exitCode).toBe(row.exitCode);
     expect(job.stdout).toBe("");

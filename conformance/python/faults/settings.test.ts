@@ -74,19 +74,19 @@ describe("python faults: credentials in index URLs", () => {
       name: "a password with a raw '@'",
       url: "http://user:s3cr@t-pass@127.0.0.1:9/simple/",
       secrets: ["s3cr@t-pass", "s3cr"],
-      index: "http://127.0.0.1:9/simple/",
+      index: "http://127.0.0.1:9/simple/greeting/",
     },
     {
       name: "a percent-encoded password",
       url: "http://user:p%40ss%2Fw0rd-x@127.0.0.1:9/simple/",
       secrets: ["p%40ss%2Fw0rd-x", "p@ss/w0rd-x", "w0rd"],
-      index: "http://127.0.0.1:9/simple/",
+      index: "http://127.0.0.1:9/simple/greeting/",
     },
     {
       name: "a token with a raw '/', which ends the host early",
       url: "http://t0ken-part/and-s3cret-rest@127.0.0.1:9/simple/",
       secrets: ["and-s3cret-rest", "t0ken-part/and"],
-      index: "of PIP_INDEX_URL (not shown, as it may hold credentials)",
+      index: "an index URL (not shown, as it may hold credentials)",
     },
   ])("L4.7 $name is never printed, by the launcher or the installer's output", async ({ url, secrets, index }) => {
     const job = await runPython({
@@ -97,7 +97,7 @@ describe("python faults: credentials in index URLs", () => {
     });
     expect(job.exitCode).toBe(69);
     expect(launcherLines(job.stderr)).toEqual([
-      `launcher: installing requirements.txt failed (uv exited 2): the package index ${index} could not be reached; check PIP_INDEX_URL and the job's network; full output in /outputs/requirements.log`,
+      `launcher: installing requirements.txt failed (uv exited 2): ${index} could not be reached; check PIP_INDEX_URL, PIP_EXTRA_INDEX_URL and any index the requirements name, and the job's network; full output in /outputs/requirements.log`,
     ]);
     const log = job.outputs["requirements.log"]?.toString() ?? "";
     expect(log).toMatch(/^stderr\| /m);
