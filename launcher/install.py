@@ -16,6 +16,8 @@ import threading
 import time
 from pathlib import Path
 
+from .defaults import Resolution, constraints, dependents, describe, required_of
+from .defaults import installed as installed_in
 from .detect import Plan
 from .errors import EX_CANTCREATE, EX_CONFIG, EX_INSTALL, LauncherError
 from .log import Log, say
@@ -95,8 +97,21 @@ UV_NAMES = {
 SHIM = "from setuptools import setup\n\nsetup()\n"
 # Locks that uv installs, whatever LAUNCHER_INSTALLER says: it is the tool made for them.
 LOCKED_BY_UV = ("uv.lock", "pylock")
-# What a lock exports to, in the working directory for its relative paths; removed after.
+# What a lock exports to, and the constraints of a job environment: in the working
+# directory, for the relative paths they may hold; removed after.
 EXPORTED = ".launcher-locked-requirements.txt"
+CONSTRAINTS = ".launcher-constraints.txt"
+PIP_REPORT = ".launcher-pip-report.json"
+# What a failed check of a uv.lock means.
+LOCK_CHECK_FAILURES = (
+    (r"Failed to parse `?uv\.lock", EX_CONFIG, "uv.lock cannot be read; run `uv lock` and bundle again"),
+    (
+        r"",
+        EX_CONFIG,
+        "uv.lock does not match pyproject.toml any more (`uv lock --check` fails, as shown above); run "
+        "`uv lock` and bundle again, or set LAUNCHER_IGNORE_LOCK=1 to install from pyproject.toml",
+    ),
+)
 # uv as the launcher runs it, unless the job's environment says otherwise.
 UV_QUIET = {"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
 
@@ -121,28 +136,68 @@ def install(plan: Plan, settings: Settings, log: Log, workdir: Path) -> Path:
         log.step("setup.cfg without setup.py or pyproject.toml: adding setup.py with `setup()` so that it builds")
         write_new_file(plan.setup_py_shim, SHIM)
     installer = "uv" if plan.kind in LOCKED_BY_UV else settings.installer
-    cache = cache_settings(settings, env, log)
+    run = Runner(plan, settings, log, workdir)
+    commands = Commands(plan, settings, env, cache_settings(settings, env, log), workdir)
     started = time.monotonic()
-    installed = 0
-    exported = workdir / EXPORTED
     try:
-        for step in steps(plan, settings, env, exported, cache):
-            code, out, err = run_step(step, log, workdir, settings.index.secrets)
-            if code != 0:
-                for line in (err or out)[-INSTALL_TAIL_LINES:]:
-                    print(line, file=sys.stderr)
-                where = f"; full output in {log.path}" if log.file else ""
-                exit_code, hint = explain_failure(err + out, settings, step.failures)
-                failed = f"installing {plan.method} failed ({step.tool} {status(code)})"
-                raise LauncherError(exit_code, f"{failed}: {hint}{where}")
-            installed += count_installed(installer, out + err)
+        for step in commands.preparing():
+            run(step)
+        defaults = installed_in(settings.base_env)
+        _, out, err = run(commands.resolving())
+        if commands.pip_resolves():
+            resolution = Resolution.from_pip(commands.report.read_text(), defaults)
+        else:
+            resolution = Resolution.from_uv(out + err)
+        report_replaced(resolution, defaults, run, commands, log)
+        installed = 0
+        for step in commands.installing(resolution, defaults):
+            _, out, err = run(step)
+            installed += count_installed(installer, (out + err).splitlines())
     finally:
-        if exported.exists():
-            exported.unlink()
+        commands.clean()
     unused = f"; not used: {', '.join(plan.unused)}" if plan.unused else ""
     elapsed = time.monotonic() - started
     say(f"installed {plan.method} with {installer}: {installed} packages in {elapsed:.1f} s{unused}")
     return env
+
+
+class Runner:
+    """Runs the steps of one install; a step that fails stops it, with one line that says why."""
+
+    def __init__(self, plan: Plan, settings: Settings, log: Log, workdir: Path) -> None:
+        self.plan = plan
+        self.settings = settings
+        self.log = log
+        self.workdir = workdir
+
+    def __call__(self, step: Step, check: bool = True) -> tuple[int, str, str]:
+        """Run step; its exit code, its stdout and its stderr."""
+        code, out, err = run_step(step, self.log, self.workdir, self.settings.index.secrets)
+        if code != 0 and check:
+            for line in (err or out)[-INSTALL_TAIL_LINES:]:
+                print(line, file=sys.stderr)
+            where = f"; full output in {self.log.path}" if self.log.file else ""
+            exit_code, hint = explain_failure(err + out, self.settings, step.failures)
+            failed = f"installing {self.plan.method} failed ({step.tool} {status(code)})"
+            raise LauncherError(exit_code, f"{failed}: {hint}{where}")
+        return code, "\n".join(out), "\n".join(err)
+
+
+def report_replaced(
+    resolution: Resolution, defaults: dict[str, tuple[str, list[str]]], run: Runner, commands: Commands, log: Log
+) -> None:
+    """Name, one line each, the default libraries the resolution replaces, the defaults that
+    depend on them, and those the new version breaks."""
+    for name, old, new in resolution.replaced():
+        users = dependents(defaults, name)
+        broken: dict[str, str] = {}
+        for user in users:
+            code, out, err = run(commands.accepting(name, new, user, defaults[user][0]), check=False)
+            if code != 0:  # uv says what the user requires of name, its markers evaluated
+                broken[user] = required_of(out + err, user, name)
+        line = describe(name, old, new, users, broken)
+        log.step(line)
+        say(line)
 
 
 def run_step(step: Step, log: Log, workdir: Path, secrets: tuple[str, ...]) -> tuple[int, list[str], list[str]]:
@@ -262,45 +317,98 @@ def cache_settings(settings: Settings, env: Path, log: Log) -> dict[str, str]:
     return {}
 
 
-def steps(plan: Plan, settings: Settings, env: Path, exported: Path, cache: dict[str, str]) -> list[Step]:
-    """The commands that install the plan into env (cache: the environment for the cache)."""
-    python = str(env / "bin" / "python")
-    uv = str(settings.base_env / "bin" / "uv")
-    no_index = ["--no-index"] if settings.index.no_index else []
-    selected = [arg for extra in settings.extras for arg in ("--extra", extra)]
-    selected += [arg for group in settings.groups for arg in ("--group", group)]
-    installing = {**installer_env(settings), **cache}
-    if plan.kind == "uv.lock":
-        # uv checks the lock against pyproject.toml as it was locked, without the network and
-        # without the platform's index (an index URL other than the lock's would make any lock
-        # look stale); then exports exactly the locked versions with their hashes, which are
-        # installed from the platform's index, the hashes verified.
-        checking = {**clean_environ(settings.environ), **UV_QUIET, "UV_CACHE_DIR": settings.index.cache_dir, **cache}
-        check_failures = (
-            (r"Failed to parse `?uv\.lock", EX_CONFIG, "uv.lock cannot be read; run `uv lock` and bundle again"),
-            (
-                r"",
-                EX_CONFIG,
-                "uv.lock does not match pyproject.toml any more (`uv lock --check` fails, as shown above); run "
-                "`uv lock` and bundle again, or set LAUNCHER_IGNORE_LOCK=1 to install from pyproject.toml",
+class Commands:
+    """The commands of an install: preparing a lock, resolving against the image's environment,
+    and installing into env (the image's, or the job environment)."""
+
+    def __init__(self, plan: Plan, settings: Settings, env: Path, cache: dict[str, str], workdir: Path) -> None:
+        self.plan = plan
+        self.settings = settings
+        self.env = env
+        self.python = str(env / "bin" / "python")
+        self.base_python = str(settings.base_env / "bin" / "python")
+        self.uv = str(settings.base_env / "bin" / "uv")
+        self.no_index = ["--no-index"] if settings.index.no_index else []
+        self.install_env = {**installer_env(settings), **cache}
+        # uv as it checks and exports a lock: the project's own index settings, not the platform's.
+        self.locking = {
+            **clean_environ(settings.environ),
+            **UV_QUIET,
+            "UV_CACHE_DIR": settings.index.cache_dir,
+            **cache,
+        }
+        self.exported = workdir / EXPORTED
+        self.constraints = workdir / CONSTRAINTS
+        self.report = workdir / PIP_REPORT
+        self.selected = [arg for extra in settings.extras for arg in ("--extra", extra)]
+        self.selected += [arg for group in settings.groups for arg in ("--group", group)]
+
+    def requirements(self) -> list[str]:
+        """What the installer is given: the plan's arguments, or the export of its lock."""
+        if self.plan.kind == "uv.lock":
+            return ["-r", str(self.exported)]
+        if self.plan.kind == "pylock":
+            return [*self.plan.args, *self.selected]
+        return self.plan.args
+
+    def preparing(self) -> list[Step]:
+        """For uv.lock: uv checks the lock against pyproject.toml as it was locked, offline and
+        without the platform's index (another index URL than the lock's would make any lock
+        look stale), then exports exactly the locked versions, with their hashes."""
+        if self.plan.kind != "uv.lock":
+            return []
+        export = [self.uv, "export", "--frozen", "--no-emit-project", "--no-default-groups", "--no-editable"]
+        return [
+            Step([self.uv, "lock", "--check", "--offline", "--python", self.python], self.locking, LOCK_CHECK_FAILURES),
+            Step(
+                [*export, "--no-header", "--format", "requirements.txt", "-o", str(self.exported), *self.selected],
+                self.locking,
             ),
-        )
-        export = [uv, "export", "--frozen", "--no-emit-project", "--no-default-groups", "--no-editable"]
-        found = [
-            Step([uv, "lock", "--check", "--offline", "--python", python], checking, check_failures),
-            Step([*export, "--no-header", "--format", "requirements.txt", "-o", str(exported), *selected], checking),
-            Step([uv, "pip", "install", "--python", python, *no_index, "-r", str(exported)], installing),
         ]
-        if plan.args:  # the project itself, when it is built
-            found.append(
-                Step([uv, "pip", "install", "--python", python, *no_index, "--no-deps", *plan.args], installing)
-            )
+
+    def pip_resolves(self) -> bool:
+        return self.settings.installer == "pip" and self.plan.kind not in LOCKED_BY_UV
+
+    def resolving(self) -> Step:
+        """The installer resolves the requirements against the image's environment, changing nothing."""
+        if self.pip_resolves():
+            report = ["install", "--dry-run", "--report", str(self.report), "--no-input"]
+            return Step([self.base_python, "-m", "pip", *report, *self.requirements()], self.install_env, tool="pip")
+        dry_run = [self.uv, "pip", "install", "--dry-run", "--python", self.base_python, *self.no_index]
+        return Step([*dry_run, *self.requirements()], self.install_env)
+
+    def accepting(self, name: str, version: str, user: str, user_version: str) -> Step:
+        """Whether the default library user, at its version, accepts name at version."""
+        pins = [f"{name}=={version}", f"{user}=={user_version}"]
+        return Step(
+            [self.uv, "pip", "install", "--dry-run", "--python", self.base_python, *self.no_index, *pins],
+            self.install_env,
+        )
+
+    def installing(self, resolution: Resolution, defaults: dict[str, tuple[str, list[str]]]) -> list[Step]:
+        requirements = self.requirements()
+        if self.env != self.settings.base_env and self.plan.kind not in LOCKED_BY_UV:
+            # The job environment gets the versions the image's environment would: each default
+            # library the resolution keeps is a constraint.
+            self.constraints.write_text(constraints(defaults, resolution))
+            requirements = [*requirements, "-c", str(self.constraints)]
+        if self.settings.installer == "uv" or self.plan.kind in LOCKED_BY_UV:
+            found = [self.uv_install(requirements)]
+        else:
+            found = [
+                Step([self.python, "-m", "pip", "install", "--no-input", *requirements], self.install_env, tool="pip")
+            ]
+        if self.plan.kind == "uv.lock" and self.plan.args:  # the project itself, when it is built
+            found.append(self.uv_install(["--no-deps", *self.plan.args]))
         return found
-    if plan.kind == "pylock":
-        return [Step([uv, "pip", "install", "--python", python, *no_index, *plan.args, *selected], installing)]
-    if settings.installer == "uv":
-        return [Step([uv, "pip", "install", "--python", python, *no_index, *plan.args], installing)]
-    return [Step([python, "-m", "pip", "install", "--no-input", *plan.args], installing, tool="pip")]
+
+    def uv_install(self, args: list[str]) -> Step:
+        return Step([self.uv, "pip", "install", "--python", self.python, *self.no_index, *args], self.install_env)
+
+    def clean(self) -> None:
+        for path in (self.exported, self.constraints, self.report):
+            if path.exists():
+                path.unlink()
 
 
 def count_installed(installer: str, lines: list[str]) -> int:

@@ -1,14 +1,17 @@
-import { readdir } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir, tgz } from "../support/fixtures.js";
+import { decoyDists } from "../support/locks.js";
 import { type PackageIndex, proxyCertificates, startPackageIndex } from "../support/package-index.js";
 import { launch, launcherLines, restricted, runPython, usingIndex } from "../support/python.js";
 
 let index: PackageIndex;
+let decoys: PackageIndex;
 beforeAll(async () => {
-  index = await startPackageIndex();
+  [index, decoys] = await Promise.all([startPackageIndex(), decoyDists().then((dir) => startPackageIndex({ extraDirs: [dir] }))]);
 });
-afterAll(() => index?.close());
+afterAll(() => Promise.all([index?.close(), decoys?.close()]));
 
 const wants = (requirements: string) => tgz({ "requirements.txt": requirements });
 const whereFrom = launch("python", "-c", "import greeting, numpy, pandas; print(greeting.hello(), greeting.__file__)");
@@ -114,6 +117,35 @@ describe("python: installing requirements", () => {
     expect(log(job.outputs)).toContain("the cache /cache is on another filesystem than /opt/venv: uv copies from it (UV_LINK_MODE=copy)");
     expect(log(job.outputs)).not.toMatch(/Failed to hardlink/);
     expect((await readdir(cache)).length).toBeGreaterThan(0);
+  });
+
+  it("L4.9 requirements resolve against the default libraries: root and another uid get the same versions", async () => {
+    // The index has a pyyaml newer than the image's; pyyaml>=6 is met by the image's.
+    const code = await wants("pyyaml>=6\ngreeting\n");
+    const show = launch("python", "-c", "import importlib.metadata as m, greeting; print(m.version('pyyaml'), greeting.hello())");
+    const [root, other] = await Promise.all([
+      runPython(usingIndex(decoys, { code, command: show })),
+      runPython(usingIndex(decoys, restricted({ code, command: show }))),
+    ]);
+    const pinned = (await readFile(path.resolve(import.meta.dirname, "../../images/python/base_requirements.txt"), "utf8")).match(/^pyyaml==(\S+)/m)![1];
+    expect(root.stdout).toBe(`${pinned} hello from greeting 2.0.0\n`);
+    expect(other.stdout).toBe(root.stdout);
+    expect([root.exitCode, other.exitCode]).toEqual([0, 0]);
+  });
+
+  it.each([
+    ["as root", false],
+    ["as another uid", true],
+  ])("L4.9 a default library that the requirements replace is named, with the defaults it breaks (%s)", async (_, asUser) => {
+    const job = { code: await wants("numpy<2\n"), command: launch("python", "-c", "import numpy; print(numpy.__version__)") };
+    const result = await runPython(usingIndex(decoys, asUser ? restricted(job) : job));
+    expect(result.stdout).toBe("1.0.0\n");
+    expect(launcherLines(result.stderr)).toContainEqual(
+      expect.stringMatching(
+        /^launcher: the requirements replace the default library numpy \S+ with 1\.0\.0; [a-z, -]*pandas[a-z, -]* depends? on it, and 1\.0\.0 breaks [a-z, -]*pandas[a-z, -]* \(.*pandas requires numpy>=2[^)]*\): importing (it|them) may fail$/,
+      ),
+    );
+    expect(result.exitCode).toBe(0);
   });
 
   it("L4.4 a failed install stops before the command, shows the installer's error, exits 69", async () => {

@@ -37,3 +37,10 @@ export async function tamperedDists(): Promise<string> {
   await execa("python3", [path.join(fixturesDir, "make_dists.py"), dir, "--tampered"]);
   return dir;
 }
+
+/** A folder of releases of the image's default libraries (make_dists.py --decoys). */
+export async function decoyDists(): Promise<string> {
+  const dir = await tempDir();
+  await execa("python3", [path.join(fixturesDir, "make_dists.py"), dir, "--decoys"]);
+  return dir;
+}

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,36 @@ def test_a_cache_on_another_filesystem_is_copied_from(tmp_path, config):
         assert install.cache_settings(config(UV_CACHE_DIR=str(tmp_path / "c")), tmp_path, install.Log(None)) == {}
     finally:
         (Path("/dev/shm/launcher-test-cache")).rmdir()
+
+
+def test_what_a_default_requires_is_read_from_uvs_explanation():
+    from launcher.defaults import required_of
+
+    output = (
+        "  cause: Because pandas was not found in the provided package locations and pandas==3.1.1 depends on "
+        "numpy{python_full_version < '3.14'}>=2.0.2, we can conclude that pandas==3.1.1 depends on numpy>=2.0.2.\n"
+        "  cause: Because scipy==1.17.1 depends on numpy>=1.26.4,<2.7, we can conclude that all versions of scipy"
+    )
+    assert required_of(output, "pandas", "numpy") == "numpy>=2.0.2"
+    assert required_of(output, "scipy", "numpy") == "numpy>=1.26.4,<2.7"
+    assert required_of("no explanation", "duckdb", "numpy") == "numpy"
+
+
+def test_a_dry_run_says_what_would_be_replaced():
+    from launcher.defaults import Resolution
+
+    resolution = Resolution.from_uv(
+        "Would install 3 packages\n + greeting==2.0.0\n - numpy==2.4.6\n + numpy==1.0.0\n + jobtool @ file:///tmp/job\n"
+    )
+    assert resolution.replaced() == [("numpy", "2.4.6", "1.0.0")]
+    assert resolution.installs == {"greeting": "2.0.0", "numpy": "1.0.0"}
+
+
+def test_pips_report_says_what_would_be_replaced():
+    from launcher.defaults import Resolution
+
+    install = [{"metadata": {"name": "NumPy", "version": "1.0.0"}}, {"metadata": {"name": "g", "version": "2"}}]
+    report = json.dumps({"install": install})
+    defaults = {"numpy": ("2.4.6", []), "pandas": ("3.1.1", ["numpy>=2"])}
+    resolution = Resolution.from_pip(report, defaults)
+    assert resolution.replaced() == [("numpy", "2.4.6", "1.0.0")]

@@ -95,7 +95,8 @@ describe("python faults: an arbitrary uid, a read-only root and a read-only /cod
     expect(job.exitCode).toBe(0);
     const log = job.outputs["requirements.log"]?.toString() ?? "";
     expect(log).toMatch(/^== \S+Z detect: requirements.txt \(found requirements.txt\)$/m);
-    expect(log).toMatch(/^== \S+Z run: \/opt\/venv\/bin\/uv pip install --python \/tmp\/job-env\/bin\/python -r requirements.txt$/m);
+    expect(log).toMatch(/^== \S+Z run: \/opt\/venv\/bin\/uv pip install --dry-run --python \/opt\/venv\/bin\/python -r requirements.txt$/m);
+    expect(log).toMatch(/^== \S+Z run: \/opt\/venv\/bin\/uv pip install --python \/tmp\/job-env\/bin\/python -r requirements.txt -c \/tmp\/job\/.launcher-constraints.txt$/m);
     expect(log).toMatch(/^== \S+Z exit 0 after /m);
   });
 });
