@@ -43,6 +43,6 @@ bench:
 lint:
 	scripts/lint
 
-## Re-pin the default Python libraries from images/python/base_requirements.in.
+## Re-pin the default Python libraries and the lock tools from images/python/*_requirements.in.
 python-lock:
 	images/python/lock

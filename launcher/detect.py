@@ -14,7 +14,8 @@ from .errors import EX_CONFIG, LauncherError
 from .settings import NO_INSTALL, REQUIREMENTS_SETTING, Settings
 
 # Detection, first match wins (CONTRACT.md, L3):
-#   1. a lock, installed exactly: uv.lock (with pyproject.toml), or pylock.toml (PEP 751);
+#   1. a lock, installed exactly: uv.lock or poetry.lock (with pyproject.toml), Pipfile.lock
+#      (with Pipfile), or pylock.toml (PEP 751);
 #   2. requirements.txt;
 #   3. pyproject.toml that declares a project: the project, or only its dependencies when
 #      it is an application (no [build-system] nor setup.py, or [tool.uv] package = false,
@@ -22,14 +23,13 @@ from .settings import NO_INSTALL, REQUIREMENTS_SETTING, Settings
 #   4. setup.py or setup.cfg: the project;
 #   5. the one .py file with PEP 723 inline script metadata.
 UV_LOCK = "uv.lock"
+# Locks read by the tool made for them, and the manifest each locks.
+LOCKS = {UV_LOCK: "pyproject.toml", "poetry.lock": "pyproject.toml", "Pipfile.lock": "Pipfile"}
 PYLOCK = re.compile(r"pylock(\.[A-Za-z0-9_-]+)?\.toml")
 REQUIREMENTS_TXT = "requirements.txt"
 PROJECT_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
 # Files of package managers that are not supported (L3.6), and the manager each belongs to.
 UNSUPPORTED_FILES = {
-    "Pipfile": "Pipenv",
-    "Pipfile.lock": "Pipenv",
-    "poetry.lock": "Poetry",
     "pdm.lock": "PDM",
     "environment.yml": "conda",
     "environment.yaml": "conda",
@@ -38,7 +38,7 @@ UNSUPPORTED_FILES = {
     "pixi.toml": "pixi",
 }
 SUPPORTED = (
-    "uv.lock, pylock.toml, requirements.txt, pyproject.toml, setup.py or setup.cfg, "
+    "uv.lock, poetry.lock, Pipfile.lock, pylock.toml, requirements.txt, pyproject.toml, setup.py or setup.cfg, "
     "or one .py file with PEP 723 inline metadata"
 )
 # Where requirement files hide when none is at the top (L3.11).
@@ -249,16 +249,18 @@ def project_plan(directory: Path, target: str, name: str, reason: str, settings:
 
 
 def lock_plan(directory: Path, lock: str, reason: str, unused: list[str]) -> Plan:
-    if lock == UV_LOCK:
-        pyproject = directory / "pyproject.toml"
-        if not pyproject.is_file():
+    if lock in LOCKS:
+        manifest = directory / LOCKS[lock]
+        if not manifest.is_file():
             raise LauncherError(
-                EX_CONFIG, "found uv.lock without the pyproject.toml it locks; bundle both, or leave the lock out"
+                EX_CONFIG, f"found {lock} without the {manifest.name} it locks; bundle both, or leave the lock out"
             )
-        setup_script = any((directory / other).is_file() for other in ("setup.py", "setup.cfg"))
-        # The lock installs the dependencies; a project that is built is installed on top, as uv sync does.
-        project = [] if is_application(read_pyproject(pyproject), setup_script) else ["."]
-        return Plan("uv.lock", "uv.lock (the locked versions)", reason, project, unused=unused)
+        project = []
+        if manifest.name == "pyproject.toml":
+            setup_script = any((directory / other).is_file() for other in ("setup.py", "setup.cfg"))
+            # The lock installs the dependencies; a project that is built is installed on top, as uv sync does.
+            project = [] if is_application(read_pyproject(manifest), setup_script) else ["."]
+        return Plan(lock, f"{lock} (the locked versions)", reason, project, unused=unused)
     return Plan("pylock", f"{lock} (the locked versions)", reason, ["-r", lock], unused=unused)
 
 
@@ -276,8 +278,8 @@ def requested_plan(workdir: Path, setting: str, settings: Settings) -> Plan:
     reason = f"named by {REQUIREMENTS_SETTING}"
     if path.suffix == ".py":
         return script_plan(path, reason)
-    if path.name == UV_LOCK or PYLOCK.fullmatch(path.name):
-        return lock_plan(path.parent, setting if path.name != UV_LOCK else UV_LOCK, reason, [])
+    if path.name in LOCKS or PYLOCK.fullmatch(path.name):
+        return lock_plan(path.parent, path.name if path.name in LOCKS else setting, reason, [])
     if path.name in PROJECT_FILES:
         return project_plan(path.parent, str(path.parent), path.name, reason, settings)
     return Plan("requirements", setting, reason, ["-r", setting])
@@ -285,8 +287,8 @@ def requested_plan(workdir: Path, setting: str, settings: Settings) -> Plan:
 
 def detected_plan(workdir: Path, settings: Settings) -> Plan:
     present = {entry.name for entry in workdir.iterdir()}
-    locks = sorted(name for name in present if name == UV_LOCK or PYLOCK.fullmatch(name))
-    manifests = sorted(present & {REQUIREMENTS_TXT, *PROJECT_FILES, *UNSUPPORTED_FILES})
+    locks = sorted(name for name in present if name in LOCKS or PYLOCK.fullmatch(name))
+    manifests = sorted(present & {REQUIREMENTS_TXT, "Pipfile", *PROJECT_FILES, *UNSUPPORTED_FILES})
     if locks and settings.ignore_lock:
         manifests = sorted({*manifests, *locks})
         locks = []
@@ -297,10 +299,10 @@ def detected_plan(workdir: Path, settings: Settings) -> Plan:
             f"{REQUIREMENTS_SETTING}=FILE",
         )
     if locks:
-        unused = [name for name in manifests if not (locks[0] == UV_LOCK and name == "pyproject.toml")]
+        unused = [name for name in manifests if name != LOCKS.get(locks[0])]
         note = f"; not used: {', '.join(unused)} (a lock wins)" if unused else ""
         return lock_plan(workdir, locks[0], f"found {locks[0]}{note}", unused)
-    ignored_locks = " (LAUNCHER_IGNORE_LOCK is set)" if settings.ignore_lock and present & {UV_LOCK} else ""
+    ignored_locks = " (LAUNCHER_IGNORE_LOCK is set)" if settings.ignore_lock and present & LOCKS.keys() else ""
     if REQUIREMENTS_TXT in present:
         unused = [name for name in manifests if name != REQUIREMENTS_TXT]
         note = f"; not used: {', '.join(unused)} (requirements.txt wins){ignored_locks}" if unused else ""
@@ -322,6 +324,10 @@ def detected_plan(workdir: Path, settings: Settings) -> Plan:
         )
     if scripts:
         return script_plan(scripts[0], f"found inline script metadata in {scripts[0].name}")
+    if "Pipfile" in present:
+        raise LauncherError(
+            EX_CONFIG, "found Pipfile without Pipfile.lock; run `pipenv lock` and bundle the lock with it"
+        )
     unsupported = sorted(present & UNSUPPORTED_FILES.keys())
     if unsupported:
         found = ", ".join(f"{name} ({UNSUPPORTED_FILES[name]})" for name in unsupported)

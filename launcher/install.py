@@ -95,25 +95,50 @@ UV_NAMES = {
     "PIP_CERT": "SSL_CERT_FILE",
 }
 SHIM = "from setuptools import setup\n\nsetup()\n"
-# Locks that uv installs, whatever LAUNCHER_INSTALLER says: it is the tool made for them.
-LOCKED_BY_UV = ("uv.lock", "pylock")
+# Locks, installed with uv whatever LAUNCHER_INSTALLER says: uv reads uv.lock and pylock.toml,
+# and installs what Poetry and Pipenv export of theirs, its hashes verified.
+LOCKED_BY_UV = ("uv.lock", "poetry.lock", "Pipfile.lock", "pylock")
+# The tools made for the other locks, in an environment of their own.
+TOOLS = Path("/opt/tools/bin")
+# How to check each lock against its manifest, export it, and lock it again.
+LOCK_TOOLS = {
+    "uv.lock": ("pyproject.toml", "uv lock --check", "uv lock"),
+    "poetry.lock": ("pyproject.toml", "poetry check --lock", "poetry lock"),
+    "Pipfile.lock": ("Pipfile", "pipenv verify", "pipenv lock"),
+}
 # What a lock exports to, and the constraints of a job environment: in the working
 # directory, for the relative paths they may hold; removed after.
 EXPORTED = ".launcher-locked-requirements.txt"
 CONSTRAINTS = ".launcher-constraints.txt"
 PIP_REPORT = ".launcher-pip-report.json"
-# What a failed check of a uv.lock means.
-LOCK_CHECK_FAILURES = (
-    (r"Failed to parse `?uv\.lock", EX_CONFIG, "uv.lock cannot be read; run `uv lock` and bundle again"),
-    (
-        r"",
-        EX_CONFIG,
-        "uv.lock does not match pyproject.toml any more (`uv lock --check` fails, as shown above); run "
-        "`uv lock` and bundle again, or set LAUNCHER_IGNORE_LOCK=1 to install from pyproject.toml",
-    ),
-)
 # uv as the launcher runs it, unless the job's environment says otherwise.
 UV_QUIET = {"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
+# Poetry and Pipenv as the launcher runs them: quiet, with caches they can write.
+TOOL_QUIET = {
+    "POETRY_NO_INTERACTION": "1",
+    "POETRY_CACHE_DIR": "/tmp/poetry-cache",
+    "PIPENV_YES": "1",
+    "PIPENV_NOSPIN": "1",
+    "PIPENV_VERBOSITY": "-1",
+    "PIPENV_CACHE_DIR": "/tmp/pipenv-cache",
+    "WORKON_HOME": "/tmp/pipenv-environments",
+    "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
+}
+
+
+def lock_check_failures(lock: str) -> tuple:
+    """What a failed check of a lock means: it cannot be read, or it no longer matches its manifest."""
+    manifest, check, relock = LOCK_TOOLS[lock]
+    redo = f"run `{relock}` and bundle again"
+    return (
+        (r"Failed to parse|Unable to parse|not a valid|JSONDecodeError", EX_CONFIG, f"{lock} cannot be read; {redo}"),
+        (
+            r"",
+            EX_CONFIG,
+            f"{lock} does not match {manifest} any more (`{check}` fails, as shown above); {redo}, "
+            f"or set LAUNCHER_IGNORE_LOCK=1 to install from {manifest} without the lock",
+        ),
+    )
 
 
 class Step:
@@ -121,12 +146,18 @@ class Step:
     INSTALL_FAILURES; a lock check has its own)."""
 
     def __init__(
-        self, command: list[str], environ: dict[str, str], failures: tuple = INSTALL_FAILURES, tool: str = "uv"
+        self,
+        command: list[str],
+        environ: dict[str, str],
+        failures: tuple = INSTALL_FAILURES,
+        tool: str = "uv",
+        stdout_to: Path | None = None,
     ) -> None:
         self.command = command
         self.environ = environ
         self.failures = failures
         self.tool = tool
+        self.stdout_to = stdout_to  # a file that gets what the command prints
 
 
 def install(plan: Plan, settings: Settings, log: Log, workdir: Path) -> Path:
@@ -173,6 +204,8 @@ class Runner:
     def __call__(self, step: Step, check: bool = True) -> tuple[int, str, str]:
         """Run step; its exit code, its stdout and its stderr."""
         code, out, err = run_step(step, self.log, self.workdir, self.settings.index.secrets)
+        if step.stdout_to is not None and code == 0:
+            step.stdout_to.write_text("".join(f"{line}\n" for line in out))
         if code != 0 and check:
             for line in (err or out)[-INSTALL_TAIL_LINES:]:
                 print(line, file=sys.stderr)
@@ -337,6 +370,8 @@ class Commands:
             "UV_CACHE_DIR": settings.index.cache_dir,
             **cache,
         }
+        # Poetry and Pipenv as they check and export a lock.
+        self.tooling = {**clean_environ(settings.environ), **TOOL_QUIET}
         self.exported = workdir / EXPORTED
         self.constraints = workdir / CONSTRAINTS
         self.report = workdir / PIP_REPORT
@@ -345,25 +380,41 @@ class Commands:
 
     def requirements(self) -> list[str]:
         """What the installer is given: the plan's arguments, or the export of its lock."""
-        if self.plan.kind == "uv.lock":
+        if self.plan.kind in LOCK_TOOLS:
             return ["-r", str(self.exported)]
         if self.plan.kind == "pylock":
             return [*self.plan.args, *self.selected]
         return self.plan.args
 
     def preparing(self) -> list[Step]:
-        """For uv.lock: uv checks the lock against pyproject.toml as it was locked, offline and
-        without the platform's index (another index URL than the lock's would make any lock
-        look stale), then exports exactly the locked versions, with their hashes."""
-        if self.plan.kind != "uv.lock":
+        """For a lock read by a tool: the tool checks the lock against its manifest, then exports
+        exactly the locked versions, with their hashes. uv does so offline and without the
+        platform's index (another index URL than the lock's would make any lock look stale)."""
+        kind = self.plan.kind
+        if kind not in LOCK_TOOLS:
             return []
-        export = [self.uv, "export", "--frozen", "--no-emit-project", "--no-default-groups", "--no-editable"]
+        failures = lock_check_failures(kind)
+        if kind == "uv.lock":
+            check = [self.uv, "lock", "--check", "--offline", "--python", self.python]
+            export = [self.uv, "export", "--frozen", "--no-emit-project", "--no-default-groups", "--no-editable"]
+            export += ["--no-header", "--format", "requirements.txt", "-o", str(self.exported), *self.selected]
+            return [Step(check, self.locking, failures), Step(export, self.locking)]
+        if kind == "poetry.lock":
+            poetry = str(TOOLS / "poetry")
+            export = [poetry, "export", "--format", "requirements.txt", "--output", str(self.exported)]
+            export += [arg for extra in self.settings.extras for arg in ("--extras", extra)]
+            export += [arg for group in self.settings.groups for arg in ("--with", group)]
+            return [
+                Step([poetry, "check", "--lock"], self.tooling, failures, tool="poetry"),
+                Step(export, self.tooling, tool="poetry"),
+            ]
+        pipenv = str(TOOLS / "pipenv")
+        export = [pipenv, "requirements", "--hash"]
+        if self.settings.groups:
+            export += ["--categories", " ".join(["packages", *self.settings.groups])]
         return [
-            Step([self.uv, "lock", "--check", "--offline", "--python", self.python], self.locking, LOCK_CHECK_FAILURES),
-            Step(
-                [*export, "--no-header", "--format", "requirements.txt", "-o", str(self.exported), *self.selected],
-                self.locking,
-            ),
+            Step([pipenv, "verify"], self.tooling, failures, tool="pipenv"),
+            Step(export, self.tooling, tool="pipenv", stdout_to=self.exported),
         ]
 
     def pip_resolves(self) -> bool:
@@ -398,7 +449,7 @@ class Commands:
             found = [
                 Step([self.python, "-m", "pip", "install", "--no-input", *requirements], self.install_env, tool="pip")
             ]
-        if self.plan.kind == "uv.lock" and self.plan.args:  # the project itself, when it is built
+        if self.plan.kind in LOCK_TOOLS and self.plan.args:  # the project itself, when it is built
             found.append(self.uv_install(["--no-deps", *self.plan.args]))
         return found
 

@@ -133,12 +133,12 @@ describe("python: detecting the requirements method", () => {
   });
 
   it.each([
-    ["Pipfile", "found Pipfile (Pipenv), which is not supported"],
+    ["pdm.lock", "found pdm.lock (PDM), which is not supported"],
     ["environment.yml", "found environment.yml (conda), which is not supported"],
   ])("L3.6 only %s: exit 78 naming it and what is supported", async (file, message) => {
     const job = await runPython({ code: await tgz({ [file]: "x\n", "main.py": "" }), command: launch("echo", "ran") });
     expect(job.exitCode).toBe(78);
-    expect(launcherLines(job.stderr)).toEqual([expect.stringContaining(`launcher: ${message}; declare requirements with uv.lock, pylock.toml, requirements.txt, pyproject.toml`)]);
+    expect(launcherLines(job.stderr)).toEqual([expect.stringContaining(`launcher: ${message}; declare requirements with uv.lock, poetry.lock, Pipfile.lock, pylock.toml, requirements.txt, pyproject.toml`)]);
     expect(job.stdout).toBe("");
   });
 

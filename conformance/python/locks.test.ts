@@ -3,7 +3,7 @@
 // from one where it is, so that a lock that is not honoured shows.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tgz } from "../support/fixtures.js";
-import { pylock, tamperedDists, uvLock } from "../support/locks.js";
+import { pipfileLock, poetryLock, pylock, tamperedDists, uvLock } from "../support/locks.js";
 import { type PackageIndex, startPackageIndex } from "../support/package-index.js";
 import { project } from "../support/projects.js";
 import { launch, launcherLines, restricted, runPython, usingIndex } from "../support/python.js";
@@ -64,7 +64,7 @@ describe("python: locks", () => {
     const job = await runPython(usingIndex(now, { code: await tgz(files), command: launch("echo", "ran") }));
     expect(job.exitCode).toBe(78);
     expect(launcherLines(job.stderr)).toEqual([
-      "launcher: installing uv.lock (the locked versions) failed (uv exited 1): uv.lock does not match pyproject.toml any more (`uv lock --check` fails, as shown above); run `uv lock` and bundle again, or set LAUNCHER_IGNORE_LOCK=1 to install from pyproject.toml",
+      "launcher: installing uv.lock (the locked versions) failed (uv exited 1): uv.lock does not match pyproject.toml any more (`uv lock --check` fails, as shown above); run `uv lock` and bundle again, or set LAUNCHER_IGNORE_LOCK=1 to install from pyproject.toml without the lock",
     ]);
     expect(job.stdout).toBe("");
   });
@@ -92,6 +92,51 @@ describe("python: locks", () => {
     expect(job.stdout).toBe("hello from greeting 1.0.0\n");
     expect(launcherLines(job.stderr)).toEqual([expect.stringMatching(summary("pylock.toml (the locked versions)", 1))]);
     expect(job.exitCode).toBe(0);
+  });
+
+  /** A Poetry application that depends on greeting, with index as its source. */
+  const poetryApp = (index: PackageIndex, dependencies: string[]) => ({
+    ...app(dependencies),
+    "pyproject.toml": `${app(dependencies)["pyproject.toml"]}\n[tool.poetry]\npackage-mode = false\n\n[[tool.poetry.source]]\nname = "fixture"\nurl = "${index.url}"\npriority = "primary"\n`,
+  });
+  /** A Pipfile that asks for the packages, with index as its source. */
+  const pipfile = (index: PackageIndex, packages: string[]) => ({
+    Pipfile: `[[source]]\nurl = "${index.url}"\nverify_ssl = false\nname = "fixture"\n\n[packages]\n${packages.map((p) => `${p} = "*"`).join("\n")}\n`,
+    "main.py": app([])["main.py"],
+  });
+
+  it.each([
+    ["poetry.lock (Poetry)", async () => ({ ...poetryApp(then, ["greeting"]), "poetry.lock": await poetryLock(then, poetryApp(then, ["greeting"])) })],
+    ["Pipfile.lock (Pipenv)", async () => ({ ...pipfile(then, ["greeting"]), "Pipfile.lock": await pipfileLock(then, pipfile(then, ["greeting"])) })],
+  ])("L3.8 %s: the locked version is installed, not the newest", async (lock, files) => {
+    const job = await runPython(usingIndex(now, { code: await tgz(await files()), command: sayHello }));
+    expect(job.stdout).toBe("hello from greeting 1.0.0\n");
+    expect(launcherLines(job.stderr)).toEqual([expect.stringMatching(summary(`${lock.split(" ")[0]} (the locked versions)`, 1))]);
+    expect(job.exitCode).toBe(0);
+  });
+
+  it.each([
+    [
+      "poetry.lock",
+      async () => ({ ...poetryApp(then, ["greeting", "needs-greeting-one"]), "poetry.lock": await poetryLock(then, poetryApp(then, ["greeting"])) }),
+      "launcher: installing poetry.lock (the locked versions) failed (poetry exited 1): poetry.lock does not match pyproject.toml any more (`poetry check --lock` fails, as shown above); run `poetry lock` and bundle again, or set LAUNCHER_IGNORE_LOCK=1 to install from pyproject.toml without the lock",
+    ],
+    [
+      "Pipfile.lock",
+      async () => ({ ...pipfile(then, ["greeting", "needs-greeting-one"]), "Pipfile.lock": await pipfileLock(then, pipfile(then, ["greeting"])) }),
+      "launcher: installing Pipfile.lock (the locked versions) failed (pipenv exited 1): Pipfile.lock does not match Pipfile any more (`pipenv verify` fails, as shown above); run `pipenv lock` and bundle again, or set LAUNCHER_IGNORE_LOCK=1 to install from Pipfile without the lock",
+    ],
+  ])("L3.8 a %s that no longer matches its manifest: exit 78", async (_, files, message) => {
+    const job = await runPython(usingIndex(now, { code: await tgz(await files()), command: launch("echo", "ran") }));
+    expect(job.exitCode).toBe(78);
+    expect(launcherLines(job.stderr)).toEqual([message]);
+    expect(job.stdout).toBe("");
+  });
+
+  it("L3.8 a Pipfile without its lock: exit 78, saying how to make one", async () => {
+    const job = await runPython({ code: await tgz(pipfile(now, ["greeting"])), command: launch("echo", "ran") });
+    expect(job.exitCode).toBe(78);
+    expect(launcherLines(job.stderr)).toEqual(["launcher: found Pipfile without Pipfile.lock; run `pipenv lock` and bundle the lock with it"]);
   });
 
   it("L3.8 several locks in one bundle: exit 78 naming them", async () => {

@@ -6,16 +6,24 @@ import { fixturesDir, tempDir, tree } from "./fixtures.js";
 import type { PackageIndex } from "./package-index.js";
 import { runPython } from "./python.js";
 
-/** Run uv in a throwaway container on the project's files; its stdout. */
+/** Run a locking tool in a throwaway container on the project's files; its stdout. */
 async function uv(index: PackageIndex, files: Record<string, string>, script: string): Promise<string> {
   const job = await runPython({
     code: { path: await tree(files) },
     entrypoint: [],
-    env: { UV_INDEX_URL: index.url, UV_PYTHON_DOWNLOADS: "never", UV_NO_PROGRESS: "1" },
+    env: {
+      UV_INDEX_URL: index.url,
+      UV_PYTHON_DOWNLOADS: "never",
+      UV_NO_PROGRESS: "1",
+      POETRY_CACHE_DIR: "/tmp/poetry-cache",
+      PIPENV_YES: "1",
+      PIPENV_VERBOSITY: "-1",
+      WORKON_HOME: "/tmp/pipenv",
+    },
     command: ["sh", "-c", `cp -r /code /tmp/project && cd /tmp/project && ${script}`],
     configure: (container) => container.withNetworkMode("host"),
   });
-  if (job.exitCode !== 0) throw new Error(`uv failed (exit ${job.exitCode}):\n${job.stderr}`);
+  if (job.exitCode !== 0) throw new Error(`locking failed (exit ${job.exitCode}):\n${job.stderr}`);
   return job.stdout;
 }
 
@@ -30,6 +38,14 @@ export const pylock = (index: PackageIndex, files: Record<string, string>): Prom
     files,
     "uv lock --quiet --python /opt/venv/bin/python && uv export --quiet --frozen --no-emit-project --format pylock.toml -o pylock.toml && cat pylock.toml",
   );
+
+/** poetry.lock for a Poetry project (whose pyproject.toml names index as its source), made by the image's Poetry. */
+export const poetryLock = (index: PackageIndex, files: Record<string, string>): Promise<string> =>
+  uv(index, files, "/opt/tools/bin/poetry lock --quiet && cat poetry.lock");
+
+/** Pipfile.lock for a Pipfile (whose source is index), made by the image's Pipenv. */
+export const pipfileLock = (index: PackageIndex, files: Record<string, string>): Promise<string> =>
+  uv(index, files, "/opt/tools/bin/pipenv lock >&2 && cat Pipfile.lock");
 
 /** A folder of distributions that replace greeting 1.0.0 with other contents under the same name. */
 export async function tamperedDists(): Promise<string> {

@@ -61,7 +61,7 @@ def test_nothing_to_install(tmp_path, config):
     assert (found.kind, found.reason) == ("nothing", "no requirements file found")
 
 
-@pytest.mark.parametrize("name", ["Pipfile", "environment.yml"])
+@pytest.mark.parametrize("name", ["pdm.lock", "environment.yml"])
 def test_unsupported_managers_are_named(tmp_path, config, name):
     with pytest.raises(LauncherError, match=f"found {name}") as error:
         detect.plan(write(tmp_path, {name: "", "main.py": ""}), config())
@@ -158,6 +158,13 @@ def test_a_malformed_pyproject_is_a_config_error(tmp_path, config):
             ["requirements.txt"],
         ),
         ({"pylock.prod.toml": ""}, "pylock", "pylock.prod.toml (the locked versions)", []),
+        ({"pyproject.toml": APP, "poetry.lock": ""}, "poetry.lock", "poetry.lock (the locked versions)", []),
+        (
+            {"Pipfile": "", "Pipfile.lock": "", "requirements.txt": ""},
+            "Pipfile.lock",
+            "Pipfile.lock (the locked versions)",
+            ["requirements.txt"],
+        ),
     ],
 )
 def test_a_lock_wins(tmp_path, config, files, kind, method, unused):
@@ -267,3 +274,9 @@ def test_requirement_files_below_the_top_are_named(tmp_path, config):
         "no requirements file at the top of the bundle; found requirements/dev.txt, requirements/prod.txt: "
         "name one with LAUNCHER_REQUIREMENTS=FILE to install it"
     )
+
+
+def test_a_pipfile_needs_its_lock(tmp_path, config):
+    with pytest.raises(LauncherError, match=r"found Pipfile without Pipfile\.lock; run `pipenv lock`") as error:
+        detect.plan(write(tmp_path, {"Pipfile": "", "main.py": ""}), config())
+    assert error.value.code == EX_CONFIG
