@@ -3,7 +3,7 @@
 // Every figure is the ratio of two medians of commands run alternately. Prints a
 // Markdown table; writes every raw sample to reports/bench.json (BENCH_JSON).
 // BENCH_RUNS sets the runs per command (default 10); BENCH_SUITE=0 skips timing
-// `make test`; BENCH_CASES=1,2 runs only those cases. The goals are targets, not thresholds: nothing here fails on a slow
+// `make test`; BENCH_CASES=1,2 runs only those cases (8: the locked installs). The goals are targets, not thresholds: nothing here fails on a slow
 // machine.
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -102,6 +102,88 @@ async function benchWheels(): Promise<string> {
     await writeFile(path.join(dir, ".complete"), "");
   }
   return dir;
+}
+
+/** Dependencies of bench/locked.in on Windows alone (click's and tqdm's colorama), pinned here. */
+const WINDOWS_ONLY = ["colorama==0.4.6"];
+
+/** The wheels that bench/locked.in resolves to for this machine, downloaded once (pip resolves them). */
+async function lockedWheels(): Promise<string> {
+  const dir = path.join(cache, `locked-wheels-${os.arch()}`);
+  if (!existsSync(path.join(dir, ".complete"))) {
+    const platform = os.arch() === "arm64" ? "aarch64" : "x86_64";
+    say(`downloading what bench/locked.in resolves to into ${dir}`);
+    await execa("python3", [
+      "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--python-version", "3.11",
+      "--implementation", "cp", "--abi", "cp311", "--abi", "abi3", "--abi", "none",
+      ...["manylinux2014", "manylinux_2_17", "manylinux_2_28"].flatMap((tag) => ["--platform", `${tag}_${platform}`]),
+      "-r", path.join(root, "bench/locked.in"), "-d", dir,
+    ]);
+    // uv and Poetry lock for every platform: what some projects need on Windows only.
+    await execa("python3", ["-m", "pip", "download", "--quiet", "--no-deps", "-d", dir, ...WINDOWS_ONLY]);
+    await writeFile(path.join(dir, ".complete"), "");
+  }
+  return dir;
+}
+
+/** Run a locking tool of the image in a container on files, against the index: its stdout. */
+async function lockWith(python: string, indexUrl: string, files: Record<string, string>, script: string): Promise<string> {
+  const project = await tempDir();
+  for (const [name, text] of Object.entries(files)) await writeFile(path.join(project, name), text);
+  const env = { UV_INDEX_URL: indexUrl, UV_PYTHON_DOWNLOADS: "never", POETRY_CACHE_DIR: "/tmp/pc", PIPENV_YES: "1", PIPENV_VERBOSITY: "-1", WORKON_HOME: "/tmp/wh" };
+  const result = await execa("docker", [
+    "run", "--rm", "--network", "host", "--entrypoint", "sh", "-v", `${project}:/project:ro`,
+    ...Object.entries(env).flatMap(([name, value]) => ["-e", `${name}=${value}`]),
+    python, "-c", `cp -r /project /tmp/p && cd /tmp/p && ${script}`,
+  ]);
+  return result.stdout;
+}
+
+async function lockedInstalls(python: string) {
+  const index = await startPackageIndex({ extraDirs: [await lockedWheels()] });
+  try {
+    const wanted = (await readFile(path.join(root, "bench/locked.in"), "utf8")).split("\n").filter((line) => line && !line.startsWith("#"));
+    const pyproject = `[project]\nname = "bench"\nversion = "0.1.0"\nrequires-python = ">=3.11,<3.12"\ndependencies = ${JSON.stringify(wanted)}\n`;
+    const poetry = `${pyproject}\n[tool.poetry]\npackage-mode = false\n\n[[tool.poetry.source]]\nname = "bench"\nurl = "${index.url}"\npriority = "primary"\n`;
+    const pipfile = `[[source]]\nurl = "${index.url}"\nverify_ssl = false\nname = "bench"\n\n[packages]\n${wanted.map((name) => `${name} = "*"`).join("\n")}\n`;
+    say("8. locking bench/locked.in with uv, Poetry and Pipenv");
+    const uvLock = "uv lock --quiet --python /opt/venv/bin/python";
+    const bundles: Record<string, Record<string, string>> = {
+      unlocked: { "pyproject.toml": pyproject },
+      "uv.lock": { "pyproject.toml": pyproject, "uv.lock": await lockWith(python, index.url, { "pyproject.toml": pyproject }, `${uvLock} && cat uv.lock`) },
+      "poetry.lock": { "pyproject.toml": poetry, "poetry.lock": await lockWith(python, index.url, { "pyproject.toml": poetry }, "/opt/tools/bin/poetry lock --quiet && cat poetry.lock") },
+      "Pipfile.lock": { Pipfile: pipfile, "Pipfile.lock": await lockWith(python, index.url, { Pipfile: pipfile }, "/opt/tools/bin/pipenv lock >&2 && cat Pipfile.lock") },
+      "pylock.toml": {
+        "pylock.toml": await lockWith(python, index.url, { "pyproject.toml": pyproject }, `${uvLock} && uv export --quiet --frozen --no-emit-project --format pylock.toml -o pylock.toml && cat pylock.toml`),
+      },
+    };
+    const files: Record<string, string> = {};
+    for (const [name, contents] of Object.entries(bundles)) {
+      files[name] = path.join(await tempDir(), "bundle.tgz");
+      await writeFile(files[name]!, await tgz(contents));
+    }
+    const job = (name: string, ...extra: string[]) => [
+      "docker", "run", "--rm", "--network", "host", "-e", `PIP_INDEX_URL=${index.url}`, "-v", `${files[name]}:/code:ro`, ...extra,
+      python, "/build/launcher.py", "--", "true",
+    ];
+    say("8. locked installs, cold (43 distributions)");
+    const [uvCold, unlocked] = await alternate({ run: job("uv.lock") }, { run: job("unlocked") });
+    const [poetryCold, pipenvCold] = await alternate({ run: job("poetry.lock") }, { run: job("Pipfile.lock") });
+    say("8. uv.lock, warm cache mounted from the host");
+    const uvCache = path.join(await tempDir(), "uv-cache");
+    await mkdir(uvCache);
+    const warm = job("uv.lock", "-v", `${uvCache}:/cache`, "-e", "UV_CACHE_DIR=/cache");
+    await timed(warm);
+    const [pylockCold, uvWarm] = await alternate({ run: job("pylock.toml") }, { run: warm });
+    const unlockedLabel = "pyproject.toml, no lock";
+    ratioRow("8. locked install, cold: uv.lock against no lock", ["uv.lock", unlockedLabel], [uvCold, unlocked]);
+    ratioRow("8. locked install, cold: poetry.lock against no lock", ["poetry.lock", unlockedLabel], [poetryCold, unlocked]);
+    ratioRow("8. locked install, cold: Pipfile.lock against no lock", ["Pipfile.lock", unlockedLabel], [pipenvCold, unlocked]);
+    ratioRow("8. locked install, cold: pylock.toml against no lock", ["pylock.toml", unlockedLabel], [pylockCold, unlocked]);
+    ratioRow("8. locked install, uv.lock, warm cache against cold", ["uv.lock, warm", "uv.lock, cold"], [uvWarm, uvCold], 1 / 3);
+  } finally {
+    await index.close();
+  }
 }
 
 /** A bundle of count files and about bytes in all: text, as code and data mostly are. */
@@ -318,10 +400,11 @@ async function main() {
     () => duckdbAggregate(duckdb),
     () => suite(),
     () => sizes({ python, duckdb }, base),
+    () => lockedInstalls(python),
   ];
   // BENCH_CASES=2,3 runs only those cases (the install cases 3 and 4 run together).
-  const chosen = (process.env.BENCH_CASES ?? "1,2,3,4,5,6,7").split(",").map(Number);
-  const numbers = [[1], [2], [3, 4], [5], [6], [7]];
+  const chosen = (process.env.BENCH_CASES ?? "1,2,3,4,5,6,7,8").split(",").map(Number);
+  const numbers = [[1], [2], [3, 4], [5], [6], [7], [8]];
   for (const [i, run] of cases.entries()) if (numbers[i]!.some((n) => chosen.includes(n))) await run();
   const machine = `${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.arch()}`;
   const date = new Date().toISOString().slice(0, 10);
