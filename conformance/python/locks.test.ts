@@ -108,11 +108,17 @@ describe("python: locks", () => {
   it.each([
     ["poetry.lock (Poetry)", async () => ({ ...poetryApp(then, ["greeting"]), "poetry.lock": await poetryLock(then, poetryApp(then, ["greeting"])) })],
     ["Pipfile.lock (Pipenv)", async () => ({ ...pipfile(then, ["greeting"]), "Pipfile.lock": await pipfileLock(then, pipfile(then, ["greeting"])) })],
-  ])("L3.8 %s: the locked version is installed, not the newest", async (lock, files) => {
-    const job = await runPython(usingIndex(now, { code: await tgz(await files()), command: sayHello }));
-    expect(job.stdout).toBe("hello from greeting 1.0.0\n");
-    expect(launcherLines(job.stderr)).toEqual([expect.stringMatching(summary(`${lock.split(" ")[0]} (the locked versions)`, 1))]);
-    expect(job.exitCode).toBe(0);
+  ])("L3.8 %s: the locked version is installed, not the newest, whatever the uid", async (lock, files) => {
+    const code = await tgz(await files());
+    const [root, other] = await Promise.all([
+      runPython(usingIndex(now, { code, command: sayHello })),
+      runPython(usingIndex(now, restricted({ code, command: sayHello }))),
+    ]);
+    for (const job of [root, other]) {
+      expect(job.stdout).toBe("hello from greeting 1.0.0\n");
+      expect(launcherLines(job.stderr)).toContainEqual(expect.stringMatching(summary(`${lock.split(" ")[0]} (the locked versions)`, 1)));
+      expect(job.exitCode).toBe(0);
+    }
   });
 
   it.each([
