@@ -375,6 +375,11 @@ class Commands:
         self.exported = workdir / EXPORTED
         self.constraints = workdir / CONSTRAINTS
         self.report = workdir / PIP_REPORT
+        for path in (self.exported, self.constraints, self.report):
+            if os.path.lexists(path):  # a tool would write through it, or over the bundle's own file
+                raise LauncherError(
+                    EX_CONFIG, f"the bundle holds {path.name}, a name the launcher keeps for itself; rename it"
+                )
         self.selected = [arg for extra in settings.extras for arg in ("--extra", extra)]
         self.selected += [arg for group in settings.groups for arg in ("--group", group)]
 

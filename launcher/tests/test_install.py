@@ -187,3 +187,12 @@ def test_pips_report_says_what_would_be_replaced():
     defaults = {"numpy": ("2.4.6", []), "pandas": ("3.1.1", ["numpy>=2"])}
     resolution = Resolution.from_pip(report, defaults)
     assert resolution.replaced() == [("numpy", "2.4.6", "1.0.0")]
+
+
+def test_the_launchers_own_file_names_are_not_taken_from_the_bundle(tmp_path, config):
+    from launcher.detect import Plan
+
+    (tmp_path / install.EXPORTED).symlink_to(tmp_path / "main.py")
+    with pytest.raises(install.LauncherError, match="a name the launcher keeps for itself") as error:
+        install.Commands(Plan("uv.lock", "uv.lock", "found"), config(), tmp_path, {}, tmp_path)
+    assert error.value.code == 78
