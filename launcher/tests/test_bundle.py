@@ -8,6 +8,7 @@ import pytest
 
 from launcher import bundle
 from launcher.errors import EX_BUNDLE, EX_CANTCREATE, LauncherError
+from launcher.extract import Extraction, LeftOut
 
 
 def extract(tmp_path: Path, settings, data: bytes) -> Path:
@@ -174,7 +175,7 @@ def test_the_decompressed_stream_is_capped(tmp_path, config):
 
 
 def test_a_full_disk_is_no_space(tmp_path, config, monkeypatch):
-    class Full(bundle.Extraction):
+    class Full(Extraction):
         def write_entries(self, reader, writer):
             self.name = b"data.bin"
             raise self.cannot_write(OSError(28, "No space left on device"))
@@ -258,7 +259,7 @@ def test_single_top_level_directory_becomes_the_working_directory(tmp_path, entr
 
 
 def test_virtual_environments_caches_and_macos_files_are_left_out(tmp_path, config):
-    left_out = bundle.LeftOut()
+    left_out = LeftOut()
     source = tmp_path / "bundle"
     source.write_bytes(make_bundle.scenario("project-with-venv"))
     root = tmp_path / "root"
@@ -273,7 +274,7 @@ def test_virtual_environments_caches_and_macos_files_are_left_out(tmp_path, conf
 
 
 def test_a_folder_is_a_virtual_environment_once_its_pyvenv_cfg_comes(tmp_path, config):
-    left_out = bundle.LeftOut()
+    left_out = LeftOut()
     source = tmp_path / "bundle"
     source.write_bytes(make_bundle.scenario("project-with-named-venv"))
     (tmp_path / "root").mkdir()

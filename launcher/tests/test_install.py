@@ -3,12 +3,13 @@ from pathlib import Path
 
 import pytest
 
-from launcher import install
+from launcher import commands, failures, install
 from launcher.errors import LauncherError
+from launcher.log import Log
 
 
 def test_pip_settings_are_given_to_uv_too(config):
-    env = install.installer_env(
+    env = commands.installer_env(
         config(
             PIP_INDEX_URL="http://127.0.0.1:1/simple",
             PIP_EXTRA_INDEX_URL="http://a/simple http://b/simple",
@@ -30,16 +31,16 @@ def test_pip_settings_are_given_to_uv_too(config):
 
 
 def test_uv_waits_15_seconds_per_request_by_default(config):
-    assert install.installer_env(config())["UV_HTTP_TIMEOUT"] == "15"
+    assert commands.installer_env(config())["UV_HTTP_TIMEOUT"] == "15"
 
 
 def test_uv_own_settings_win(config):
-    env = install.installer_env(config(PIP_INDEX_URL="http://a/simple", UV_INDEX_URL="http://b/simple"))
+    env = commands.installer_env(config(PIP_INDEX_URL="http://a/simple", UV_INDEX_URL="http://b/simple"))
     assert env["UV_INDEX_URL"] == "http://b/simple"
 
 
 def test_the_installer_gets_none_of_the_jobs_python_variables(config):
-    env = install.installer_env(config(PYTHONPATH="/tmp/job", PYTHONHOME="/nowhere", PYTHONSTARTUP="/x", KEEP="1"))
+    env = commands.installer_env(config(PYTHONPATH="/tmp/job", PYTHONHOME="/nowhere", PYTHONSTARTUP="/x", KEEP="1"))
     assert not [name for name in env if name.startswith("PYTHON")]
     assert env["KEEP"] == "1"
 
@@ -60,8 +61,8 @@ def test_the_installer_gets_none_of_the_jobs_python_variables(config):
     ],
 )
 def test_install_failures_are_explained(config, output, code, hint):
-    assert install.explain_failure(output.split("\n"), config())[0] == code
-    assert hint in install.explain_failure(output.split("\n"), config())[1]
+    assert failures.explain_failure(output.split("\n"), config())[0] == code
+    assert hint in failures.explain_failure(output.split("\n"), config())[1]
 
 
 @pytest.mark.parametrize(
@@ -93,9 +94,9 @@ def test_install_failures_are_explained(config, output, code, hint):
 )
 def test_failures_name_what_failed_without_credentials(config, output, shown):
     # The configured index is not the one that failed: it must not be blamed.
-    hint = install.explain_failure(output.split("\n"), config(PIP_INDEX_URL="https://user:pw1234@pypi.example/simple"))[
-        1
-    ]
+    hint = failures.explain_failure(
+        output.split("\n"), config(PIP_INDEX_URL="https://user:pw1234@pypi.example/simple")
+    )[1]
     assert hint.startswith(shown)
     assert "pw1234" not in hint and "s3cret" not in hint and "pypi.example" not in hint
 
@@ -105,11 +106,11 @@ def test_a_missing_requirement_names_the_indexes_looked_in(config):
         "Looking in indexes: https://user:pw1234@a.example/simple, https://b.example/simple",
         "ERROR: No matching distribution found for x",
     ]
-    assert install.explain_failure(pip, config())[1] == (
+    assert failures.explain_failure(pip, config())[1] == (
         "a requirement is not available from https://a.example/simple, https://b.example/simple"
     )
     uv = ["  cause: Because x was not found in the package registry"]
-    assert install.explain_failure(uv, config(PIP_INDEX_URL="https://c.example/simple"))[1] == (
+    assert failures.explain_failure(uv, config(PIP_INDEX_URL="https://c.example/simple"))[1] == (
         "a requirement is not available from https://c.example/simple"
     )
 
@@ -117,7 +118,7 @@ def test_a_missing_requirement_names_the_indexes_looked_in(config):
 def test_credentials_are_scrubbed_from_the_installers_output(config):
     secrets = config(PIP_INDEX_URL="https://user:p%40ss-w0rd@index.example/simple/").index.secrets
     line = "Failed to fetch `https://user:p%40ss-w0rd@index.example/simple/x/` as user:p@ss-w0rd"
-    assert install.scrub(line, secrets) == "Failed to fetch `https://user:****@index.example/simple/x/` as user:****"
+    assert failures.scrub(line, secrets) == "Failed to fetch `https://user:****@index.example/simple/x/` as user:****"
 
 
 def test_the_shim_is_never_written_through_a_link(tmp_path):
@@ -132,7 +133,7 @@ def test_a_job_environment_that_is_not_empty_is_not_the_launchers(tmp_path, conf
     (tmp_path / "job-env").mkdir()
     (tmp_path / "job-env" / "precious.txt").write_text("keep\n")
     with pytest.raises(LauncherError, match="neither an environment nor empty") as error:
-        install.target_env(settings, install.Log(None))
+        install.target_env(settings, Log(None))
     assert error.value.code == 73
     assert (tmp_path / "job-env" / "precious.txt").read_text() == "keep\n"
 
@@ -140,7 +141,7 @@ def test_a_job_environment_that_is_not_empty_is_not_the_launchers(tmp_path, conf
 def test_a_cache_the_uid_cannot_write_is_not_used(tmp_path, config, capsys):
     (tmp_path / "cache").write_text("a file where the cache should go\n")  # root may write anywhere else
     settings = config(UV_CACHE_DIR=str(tmp_path / "cache" / "uv"))
-    assert install.cache_settings(settings, tmp_path, install.Log(None)) == {
+    assert install.cache_settings(settings, tmp_path, Log(None)) == {
         "UV_NO_CACHE": "1",
         "PIP_NO_CACHE_DIR": "1",
     }
@@ -150,8 +151,8 @@ def test_a_cache_the_uid_cannot_write_is_not_used(tmp_path, config, capsys):
 def test_a_cache_on_another_filesystem_is_copied_from(tmp_path, config):
     settings = config(UV_CACHE_DIR="/dev/shm/launcher-test-cache")
     try:
-        assert install.cache_settings(settings, tmp_path, install.Log(None)) == {"UV_LINK_MODE": "copy"}
-        assert install.cache_settings(config(UV_CACHE_DIR=str(tmp_path / "c")), tmp_path, install.Log(None)) == {}
+        assert install.cache_settings(settings, tmp_path, Log(None)) == {"UV_LINK_MODE": "copy"}
+        assert install.cache_settings(config(UV_CACHE_DIR=str(tmp_path / "c")), tmp_path, Log(None)) == {}
     finally:
         (Path("/dev/shm/launcher-test-cache")).rmdir()
 
@@ -192,7 +193,7 @@ def test_pips_report_says_what_would_be_replaced():
 def test_the_launchers_own_file_names_are_not_taken_from_the_bundle(tmp_path, config):
     from launcher.detect import Plan
 
-    (tmp_path / install.EXPORTED).symlink_to(tmp_path / "main.py")
-    with pytest.raises(install.LauncherError, match="a name the launcher keeps for itself") as error:
-        install.Commands(Plan("uv.lock", "uv.lock", "found"), config(), tmp_path, {}, tmp_path)
+    (tmp_path / commands.EXPORTED).symlink_to(tmp_path / "main.py")
+    with pytest.raises(LauncherError, match="a name the launcher keeps for itself") as error:
+        commands.Commands(Plan("uv.lock", "uv.lock", "found"), config(), tmp_path, {}, tmp_path)
     assert error.value.code == 78

@@ -1,0 +1,206 @@
+"""The commands of an install: a lock checked and exported by the tool made for it, the
+requirements resolved against the image's environment, then installed (CONTRACT.md, L3.8, L4)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .defaults import Resolution, constraints
+from .detect import Plan
+from .errors import EX_CONFIG, LauncherError
+from .failures import INSTALL_FAILURES, lock_check_failures
+from .settings import Settings
+
+# PIP_* settings that uv reads under another name; the launcher gives uv both.
+UV_NAMES = {
+    "PIP_INDEX_URL": "UV_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL": "UV_EXTRA_INDEX_URL",
+    "PIP_TRUSTED_HOST": "UV_INSECURE_HOST",
+    "PIP_RETRIES": "UV_HTTP_RETRIES",
+    "PIP_CERT": "SSL_CERT_FILE",
+}
+# Locks, installed with uv whatever LAUNCHER_INSTALLER says: uv reads uv.lock and pylock.toml,
+# and installs what Poetry and Pipenv export of theirs, its hashes verified.
+LOCKED_BY_UV = ("uv.lock", "poetry.lock", "Pipfile.lock", "pylock")
+# The tools made for the other locks, in an environment of their own.
+TOOLS = Path("/opt/tools/bin")
+# How to check each lock against its manifest, export it, and lock it again.
+LOCK_TOOLS = {
+    "uv.lock": ("pyproject.toml", "uv lock --check", "uv lock"),
+    "poetry.lock": ("pyproject.toml", "poetry check --lock", "poetry lock"),
+    "Pipfile.lock": ("Pipfile", "pipenv verify", "pipenv lock"),
+}
+# What a lock exports to, and the constraints of a job environment: in the working
+# directory, for the relative paths they may hold; removed after.
+EXPORTED = ".launcher-locked-requirements.txt"
+CONSTRAINTS = ".launcher-constraints.txt"
+PIP_REPORT = ".launcher-pip-report.json"
+# uv as the launcher runs it, unless the job's environment says otherwise.
+UV_QUIET = {"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
+# Poetry and Pipenv as the launcher runs them: quiet, with caches they can write.
+TOOL_QUIET = {
+    "POETRY_NO_INTERACTION": "1",
+    "POETRY_CACHE_DIR": "/tmp/poetry-cache",
+    "PIPENV_YES": "1",
+    "PIPENV_NOSPIN": "1",
+    "PIPENV_VERBOSITY": "-1",
+    "PIPENV_CACHE_DIR": "/tmp/pipenv-cache",
+    "WORKON_HOME": "/tmp/pipenv-environments",
+    "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
+}
+
+
+class Step:
+    """One command of an install, the tool it runs, and what its failures mean (a table like
+    INSTALL_FAILURES; a lock check has its own)."""
+
+    def __init__(
+        self,
+        command: list[str],
+        environ: dict[str, str],
+        failures: tuple = INSTALL_FAILURES,
+        tool: str = "uv",
+        stdout_to: Path | None = None,
+    ) -> None:
+        self.command = command
+        self.environ = environ
+        self.failures = failures
+        self.tool = tool
+        self.stdout_to = stdout_to  # a file that gets what the command prints
+
+
+def clean_environ(environ: dict[str, str]) -> dict[str, str]:
+    """environ without the PYTHON* variables, which are the job's."""
+    return {name: value for name, value in environ.items() if not name.startswith("PYTHON")}
+
+
+def installer_env(settings: Settings) -> dict[str, str]:
+    """The environment for the installer: the standard PIP_* settings, also in uv's spelling."""
+    env = clean_environ(settings.environ)
+    index = settings.index
+    for pip_name, uv_name in UV_NAMES.items():
+        if env.get(pip_name) and not env.get(uv_name):
+            env[uv_name] = env[pip_name]
+    if index.find_links and not env.get("UV_FIND_LINKS"):
+        env["UV_FIND_LINKS"] = ",".join(index.find_links)
+    env["UV_HTTP_TIMEOUT"] = str(index.timeout)
+    env["UV_CACHE_DIR"] = index.cache_dir
+    return {**UV_QUIET, **env}
+
+
+class Commands:
+    """The commands of an install: preparing a lock, resolving against the image's environment,
+    and installing into env (the image's, or the job environment)."""
+
+    def __init__(self, plan: Plan, settings: Settings, env: Path, cache: dict[str, str], workdir: Path) -> None:
+        self.plan = plan
+        self.settings = settings
+        self.env = env
+        self.python = str(env / "bin" / "python")
+        self.base_python = str(settings.base_env / "bin" / "python")
+        self.uv = str(settings.base_env / "bin" / "uv")
+        self.no_index = ["--no-index"] if settings.index.no_index else []
+        self.install_env = {**installer_env(settings), **cache}
+        # uv as it checks and exports a lock: the project's own index settings, not the platform's.
+        self.locking = {
+            **clean_environ(settings.environ),
+            **UV_QUIET,
+            "UV_CACHE_DIR": settings.index.cache_dir,
+            **cache,
+        }
+        # Poetry and Pipenv as they check and export a lock.
+        self.tooling = {**clean_environ(settings.environ), **TOOL_QUIET}
+        self.exported = workdir / EXPORTED
+        self.constraints = workdir / CONSTRAINTS
+        self.report = workdir / PIP_REPORT
+        for path in (self.exported, self.constraints, self.report):
+            if os.path.lexists(path):  # a tool would write through it, or over the bundle's own file
+                raise LauncherError(
+                    EX_CONFIG, f"the bundle holds {path.name}, a name the launcher keeps for itself; rename it"
+                )
+        self.selected = [arg for extra in settings.extras for arg in ("--extra", extra)]
+        self.selected += [arg for group in settings.groups for arg in ("--group", group)]
+
+    def requirements(self) -> list[str]:
+        """What the installer is given: the plan's arguments, or the export of its lock."""
+        if self.plan.kind in LOCK_TOOLS:
+            return ["-r", str(self.exported)]
+        if self.plan.kind == "pylock":
+            return [*self.plan.args, *self.selected]
+        return self.plan.args
+
+    def preparing(self) -> list[Step]:
+        """For a lock read by a tool: the tool checks the lock against its manifest, then exports
+        exactly the locked versions, with their hashes. uv does so offline and without the
+        platform's index (another index URL than the lock's would make any lock look stale)."""
+        kind = self.plan.kind
+        if kind not in LOCK_TOOLS:
+            return []
+        failures = lock_check_failures(kind, *LOCK_TOOLS[kind])
+        if kind == "uv.lock":
+            check = [self.uv, "lock", "--check", "--offline", "--python", self.python]
+            export = [self.uv, "export", "--frozen", "--no-emit-project", "--no-default-groups", "--no-editable"]
+            export += ["--no-header", "--format", "requirements.txt", "-o", str(self.exported), *self.selected]
+            return [Step(check, self.locking, failures), Step(export, self.locking)]
+        if kind == "poetry.lock":
+            poetry = str(TOOLS / "poetry")
+            export = [poetry, "export", "--format", "requirements.txt", "--output", str(self.exported)]
+            export += [arg for extra in self.settings.extras for arg in ("--extras", extra)]
+            export += [arg for group in self.settings.groups for arg in ("--with", group)]
+            return [
+                Step([poetry, "check", "--lock"], self.tooling, failures, tool="poetry"),
+                Step(export, self.tooling, tool="poetry"),
+            ]
+        pipenv = str(TOOLS / "pipenv")
+        export = [pipenv, "requirements", "--hash"]
+        if self.settings.groups:
+            export += ["--categories", " ".join(["packages", *self.settings.groups])]
+        return [
+            Step([pipenv, "verify"], self.tooling, failures, tool="pipenv"),
+            Step(export, self.tooling, tool="pipenv", stdout_to=self.exported),
+        ]
+
+    def pip_resolves(self) -> bool:
+        return self.settings.installer == "pip" and self.plan.kind not in LOCKED_BY_UV
+
+    def resolving(self) -> Step:
+        """The installer resolves the requirements against the image's environment, changing nothing."""
+        if self.pip_resolves():
+            report = ["install", "--dry-run", "--report", str(self.report), "--no-input"]
+            return Step([self.base_python, "-m", "pip", *report, *self.requirements()], self.install_env, tool="pip")
+        dry_run = [self.uv, "pip", "install", "--dry-run", "--python", self.base_python, *self.no_index]
+        return Step([*dry_run, *self.requirements()], self.install_env)
+
+    def accepting(self, name: str, version: str, user: str, user_version: str) -> Step:
+        """Whether the default library user, at its version, accepts name at version."""
+        pins = [f"{name}=={version}", f"{user}=={user_version}"]
+        return Step(
+            [self.uv, "pip", "install", "--dry-run", "--python", self.base_python, *self.no_index, *pins],
+            self.install_env,
+        )
+
+    def installing(self, resolution: Resolution, defaults: dict[str, tuple[str, list[str]]]) -> list[Step]:
+        requirements = self.requirements()
+        if self.env != self.settings.base_env and self.plan.kind not in LOCKED_BY_UV:
+            # The job environment gets the versions the image's environment would: each default
+            # library the resolution keeps is a constraint.
+            self.constraints.write_text(constraints(defaults, resolution))
+            requirements = [*requirements, "-c", str(self.constraints)]
+        if self.settings.installer == "uv" or self.plan.kind in LOCKED_BY_UV:
+            found = [self.uv_install(requirements)]
+        else:
+            found = [
+                Step([self.python, "-m", "pip", "install", "--no-input", *requirements], self.install_env, tool="pip")
+            ]
+        if self.plan.kind in LOCK_TOOLS and self.plan.args:  # the project itself, when it is built
+            found.append(self.uv_install(["--no-deps", *self.plan.args]))
+        return found
+
+    def uv_install(self, args: list[str]) -> Step:
+        return Step([self.uv, "pip", "install", "--python", self.python, *self.no_index, *args], self.install_env)
+
+    def clean(self) -> None:
+        for path in (self.exported, self.constraints, self.report):
+            if path.exists():
+                path.unlink()

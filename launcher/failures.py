@@ -1,0 +1,147 @@
+"""What an installer's failure means: the exit code, and the line that names what failed (CONTRACT.md, L4.5, L4.7).
+
+What failed is read from what the installer says failed (a URL it could not fetch, the
+indexes it looked in), never assumed from the settings; credentials are never shown.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+
+from .errors import EX_CANTCREATE, EX_CONFIG, EX_INSTALL
+from .settings import Settings, public_url
+
+# What an installer's error output means, first match wins: (pattern, exit code, what to tell the user).
+# The patterns are those of the pinned uv and pip (images/python/base_requirements.txt).
+INSTALL_FAILURES = (
+    (
+        r"incompatible with the project's Python requirement|the current Python version \(3\.11",
+        EX_CONFIG,
+        "the project asks for another Python than this image's 3.11 (requires-python)",
+    ),
+    (
+        r"Hash mismatch|DO NOT MATCH THE HASHES",
+        EX_INSTALL,
+        "a downloaded file does not match its hash in the lock or requirements: {indexes} serves other files "
+        "than those locked",
+    ),
+    (
+        r"No space left on device",
+        EX_CANTCREATE,
+        "the disk filled up (the installer's cache and builds are in /tmp); give the job more space",
+    ),
+    (
+        r"Couldn't parse requirement|Invalid requirement|Invalid marker|expected '-c', '-e', '-r' or the start",
+        EX_CONFIG,
+        "a requirement is not valid; fix the line shown above",
+    ),
+    (
+        r"File not found: `|Could not open requirements file|Error parsing included file",
+        EX_CONFIG,
+        "a file named in the requirements is missing from the bundle",
+    ),
+    (
+        r"tcp connect error|Connection refused|Failed to establish a new connection|dns error|"
+        r"Name or service not known|Temporary failure in name resolution",
+        EX_INSTALL,
+        "{place} could not be reached; check PIP_INDEX_URL, PIP_EXTRA_INDEX_URL and any index the requirements "
+        "name, and the job's network",
+    ),
+    (
+        r"timed out|Read timed out",
+        EX_INSTALL,
+        "{place} did not answer in time (PIP_TIMEOUT sets the limit in seconds)",
+    ),
+    (
+        r"was not found in the|No matching distribution found|Could not find a version",
+        EX_INSTALL,
+        "a requirement is not available from {indexes}",
+    ),
+    (
+        r"No solution found|ResolutionImpossible|conflicting dependencies",
+        EX_INSTALL,
+        "the requirements conflict; see the resolver's explanation above",
+    ),
+    (
+        r"Failed to build|build backend returned an error|subprocess-exited-with-error",
+        EX_INSTALL,
+        "building the project failed; see the build's error above",
+    ),
+)
+# Where installers say what failed: uv's "Failed to fetch: URL", pip's connection pool and indexes.
+FETCH_FAILED = re.compile(r"Failed to fetch:? `?(https?://[^\s`'\"]+)")
+CONNECTION_POOL = re.compile(r"HTTPS?ConnectionPool\(host='([^']+)', port=(\d+)\)")
+LOOKING_IN = re.compile(r"^Looking in indexes: (.+)$", re.MULTILINE)
+HIDDEN = "****"  # what credentials become in output, as uv and pip hide them too
+
+
+def lock_check_failures(lock: str, manifest: str, check: str, relock: str) -> tuple:
+    """What a failed check of a lock means: it cannot be read, or it no longer matches its manifest."""
+    redo = f"run `{relock}` and bundle again"
+    return (
+        (r"Failed to parse|Unable to parse|not a valid|JSONDecodeError", EX_CONFIG, f"{lock} cannot be read; {redo}"),
+        (
+            r"",
+            EX_CONFIG,
+            f"{lock} does not match {manifest} any more (`{check}` fails, as shown above); {redo}, "
+            f"or set LAUNCHER_IGNORE_LOCK=1 to install from {manifest} without the lock",
+        ),
+    )
+
+
+def status(code: int) -> str:
+    """How a child process ended, in words."""
+    if code < 0:
+        name = signal.Signals(-code).name
+        hint = " (out of memory?)" if -code == signal.SIGKILL else ""
+        return f"was killed by {name}{hint}"
+    return f"exited {code}"
+
+
+def explain_failure(lines: list[str], settings: Settings, failures: tuple = INSTALL_FAILURES) -> tuple[int, str]:
+    """The exit code and the explanation for an installer's failure, from its output: what
+    failed is named from what the installer says failed, not from the settings."""
+    text = "\n".join(lines)
+    for pattern, code, hint in failures:
+        if re.search(pattern, text):
+            return code, hint.format(place=failing_place(text), indexes=indexes_in_use(text, settings))
+    return EX_INSTALL, "see the installer's error above"
+
+
+def shown_url(url: str) -> str:
+    """url for a message: never with credentials; not at all when they were scrubbed from it (or
+    the installer hid them), as what is left may not be what the installer reached."""
+    shown = None if HIDDEN in url else public_url(url)
+    return shown or "an index URL (not shown, as it may hold credentials)"
+
+
+def failing_place(text: str) -> str:
+    """The URL (or host) that an installer says it could not fetch, as messages may show it."""
+    fetched = FETCH_FAILED.findall(text)  # uv
+    if fetched:
+        return shown_url(fetched[-1])
+    pools = CONNECTION_POOL.findall(text)  # pip
+    if pools:
+        host, port = pools[-1]
+        return f"the package index at {host}:{port}"
+    looked = LOOKING_IN.findall(text)  # pip, which names the indexes it tried
+    if looked:
+        return "the package index " + ", ".join(shown_url(url.strip()) for url in looked[-1].split(","))
+    return "a package index (see the installer's error above)"
+
+
+def indexes_in_use(text: str, settings: Settings) -> str:
+    """The indexes an installer looked in: as pip lists them, or as the settings name them."""
+    looked = LOOKING_IN.findall(text)  # pip
+    if looked:
+        return ", ".join(shown_url(url.strip()) for url in looked[-1].split(","))
+    extra = " (or the extra indexes of PIP_EXTRA_INDEX_URL)" if settings.environ.get("PIP_EXTRA_INDEX_URL") else ""
+    return settings.index.describe() + extra
+
+
+def scrub(line: str, secrets: tuple[str, ...]) -> str:
+    """line with any credential of the index URLs replaced by ****."""
+    for secret in secrets:
+        line = line.replace(secret, HIDDEN)
+    return line
