@@ -53,8 +53,8 @@ describe("python: the launcher's own failures", () => {
     {
       name: "unsupported requirements",
       code: 78,
-      message: /found Pipfile \(Pipenv\), which is not supported/,
-      job: async () => ({ code: await tgz({ Pipfile: "[packages]\n" }), command: launch("true") }),
+      message: /found environment\.yml \(conda\), which is not supported/,
+      job: async () => ({ code: await tgz({ "environment.yml": "dependencies: [numpy]\n" }), command: launch("true") }),
     },
     {
       name: "command not executable",
