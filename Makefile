@@ -11,7 +11,7 @@ PLATFORMS ?= linux/amd64,linux/arm64
 FUZZ_SECONDS ?= 600
 export VERSION REGISTRY PLATFORMS FUZZ_SECONDS
 
-.PHONY: local python-local duckdb-local build python-build duckdb-build test fuzz bench lint python-lock
+.PHONY: local python-local duckdb-local build python-build duckdb-build builder release-test test fuzz bench lint python-lock
 
 ## Build for this machine and load into the local engine.
 local: python-local duckdb-local
@@ -26,6 +26,14 @@ python-build:
 	scripts/build-image --push python
 duckdb-build:
 	scripts/build-image --push duckdb
+
+## Give a machine without a multi-platform buildx builder one (BuildKit, emulation, base).
+builder:
+	scripts/builder-up
+
+## Push both images for both platforms to a loopback registry, pull each back and run it.
+release-test:
+	scripts/release-test
 
 ## Launcher unit tests, then the conformance suite against both images.
 test:
