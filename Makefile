@@ -11,7 +11,7 @@ PLATFORMS ?= linux/amd64,linux/arm64
 FUZZ_SECONDS ?= 600
 export VERSION REGISTRY PLATFORMS FUZZ_SECONDS
 
-.PHONY: local python-local duckdb-local build python-build duckdb-build builder release-test test fuzz bench lint python-lock
+.PHONY: local python-local duckdb-local build python-build duckdb-build builder release-test orchestrator-test test fuzz bench lint python-lock
 
 ## Build for this machine and load into the local engine.
 local: python-local duckdb-local
@@ -34,6 +34,10 @@ builder:
 ## Push both images for both platforms to a loopback registry, pull each back and run it.
 release-test:
 	scripts/release-test
+
+## Jobs through Bacalhau: its custom job types (v1.4.0) and the job templates (v1.9.3).
+orchestrator-test:
+	scripts/orchestrator-test
 
 ## Launcher unit tests, then the conformance suite against both images.
 test:

@@ -1,4 +1,4 @@
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 
 // testcontainers' reaper (Ryuk) is pulled from a registry, which job-image
 // builds must not need; the suite removes its own containers instead.
@@ -7,6 +7,8 @@ process.env.TESTCONTAINERS_RYUK_DISABLED ??= "true";
 export default defineConfig({
   test: {
     include: ["conformance/**/*.test.ts"],
+    // Jobs through Bacalhau need its nodes: make orchestrator-test runs those.
+    exclude: [...configDefaults.exclude, "conformance/orchestrator/**"],
     globalSetup: ["conformance/support/global-setup.ts"],
     setupFiles: ["conformance/support/setup.ts"],
     // Containers take seconds, not milliseconds; the harness has its own hang detector.
