@@ -131,9 +131,6 @@ const connectionOf = (node: NodeInfo) => node.Connection ?? node.ConnectionState
 /** A cluster started for the tests, and how to reach it. */
 export interface Cluster extends Endpoint {
   nodes: Node[];
-  /** Compute node IDs, by node name. */
-  computeIds: Record<string, string>;
-  published: string;
 }
 
 /** One legacy node (requester and compute), with job translation on: the custom job types. */
@@ -159,7 +156,7 @@ export async function startLegacyNode(bin: string): Promise<Cluster> {
     "--web-ui=false",
   ];
   const node = await startNode(bin, "legacy", args, clientEnv({ dataDir: path.join(dir, "node"), apiPort }), dir);
-  const cluster = { ...endpoint, nodes: [node], computeIds: {}, published };
+  const cluster = { ...endpoint, nodes: [node] };
   await waitForComputes(endpoint, 1, [node]).catch(async (error) => {
     await stopNodes([node]);
     throw error;
@@ -199,7 +196,6 @@ export async function startCurrentCluster(bin: string, computes: number): Promis
         root,
       ),
     );
-    const computeIds: Record<string, string> = {};
     for (let i = 1; i <= computes; i++) {
       const name = `compute-${i}`;
       const dataDir = path.join(root, name);
@@ -214,10 +210,9 @@ export async function startCurrentCluster(bin: string, computes: number): Promis
         "-c", `Compute.AllowListedLocalPaths=${os.tmpdir()}/**`,
       ];
       nodes.push(await startNode(bin, name, args, clientEnv({ dataDir, apiPort }), root));
-      computeIds[name] = name;
     }
     await waitForComputes(endpoint, computes, nodes);
-    return { ...endpoint, nodes, computeIds, published: root };
+    return { ...endpoint, nodes };
   } catch (error) {
     await stopNodes(nodes);
     throw error;
