@@ -13,15 +13,20 @@ from pathlib import Path
 from .errors import EX_CONFIG, LauncherError
 from .settings import NO_INSTALL, REQUIREMENTS_SETTING, Settings
 
-# Detection, first match wins (CONTRACT.md, L3):
-#   1. a lock, installed exactly: uv.lock or poetry.lock (with pyproject.toml), Pipfile.lock
-#      (with Pipfile), or pylock.toml (PEP 751);
-#   2. requirements.txt;
-#   3. pyproject.toml that declares a project: the project, or only its dependencies when
-#      it is an application (no [build-system] nor setup.py, or [tool.uv] package = false,
-#      or Poetry's package-mode = false); one that only configures tools does not count;
-#   4. setup.py or setup.cfg: the project;
-#   5. the one .py file with PEP 723 inline script metadata.
+# Detection, first match wins: the files that select each method, named as CONTRACT.md's
+# table in L3 names them (scripts/check-contract compares the two).
+DETECTION_ORDER = (
+    # a lock, installed exactly: uv.lock or poetry.lock (with pyproject.toml), Pipfile.lock
+    # (with Pipfile), or pylock.toml (PEP 751)
+    ("uv.lock", "poetry.lock", "Pipfile.lock", "pylock.toml", "pylock.NAME.toml"),
+    ("requirements.txt",),
+    # one that declares a project: the project, or only its dependencies when it is an
+    # application (no [build-system] nor setup.py, or [tool.uv] package = false, or Poetry's
+    # package-mode = false); one that only configures tools does not count
+    ("pyproject.toml",),
+    ("setup.py", "setup.cfg"),  # the project
+    (".py",),  # the one .py file with PEP 723 inline script metadata
+)
 UV_LOCK = "uv.lock"
 # Locks read by the tool made for them, and the manifest each locks.
 LOCKS = {UV_LOCK: "pyproject.toml", "poetry.lock": "pyproject.toml", "Pipfile.lock": "Pipfile"}

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .errors import EX_CONFIG, LauncherError
 
-# The launcher's own settings and their defaults (README.md lists the same).
+# The settings that always have a value, and their defaults (CONTRACT.md, L7.2, lists the same).
 DEFAULTS = {
     "LAUNCHER_CODE": "/code",  # the bundle: a tar or zip file, or a directory
     "LAUNCHER_OUTPUTS": "/outputs",  # where requirements.log goes, when it exists
@@ -33,8 +33,6 @@ DEFAULTS = {
     "VIRTUAL_ENV": "/opt/venv",  # the image's environment
 }
 REQUIREMENTS_SETTING = "LAUNCHER_REQUIREMENTS"  # a file in the bundle to install from, or `none`
-# LAUNCHER_EXTRAS, LAUNCHER_GROUPS: the project's extras and dependency groups to install too,
-# comma-separated; LAUNCHER_IGNORE_LOCK: install from the manifests, not from a lock.
 NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 NO_INSTALL = "none"
 INSTALLERS = ("uv", "pip")
@@ -45,6 +43,36 @@ DEBUG_SETTING = "LAUNCHER_DEBUG"
 DEFAULT_HTTP_TIMEOUT = 15
 DEFAULT_UV_CACHE = "/tmp/uv-cache"
 DEFAULT_INDEX = "https://pypi.org/simple"
+
+# Every other setting the launcher reads, and its default (None: unset, detected, or the
+# installer's own). With DEFAULTS, these are the settings CONTRACT.md lists in L7.2. uv's
+# spelling of a PIP_* setting wins over it; the launcher gives uv pip's under uv's name
+# (commands.UV_NAMES).
+OTHER_SETTINGS: dict[str, str | int | None] = {
+    REQUIREMENTS_SETTING: None,
+    "LAUNCHER_EXTRAS": None,  # the project's extras to install too, comma-separated
+    "LAUNCHER_GROUPS": None,  # the project's dependency groups to install too, comma-separated
+    "LAUNCHER_IGNORE_LOCK": None,  # install from the manifests, not from a lock
+    DEBUG_SETTING: None,  # a bug in the launcher shows its traceback
+    "PIP_INDEX_URL": DEFAULT_INDEX,
+    "PIP_EXTRA_INDEX_URL": None,
+    "PIP_FIND_LINKS": None,
+    "PIP_TRUSTED_HOST": None,
+    "PIP_NO_INDEX": None,
+    "PIP_CERT": None,
+    "SSL_CERT_FILE": None,
+    "PIP_TIMEOUT": DEFAULT_HTTP_TIMEOUT,
+    "PIP_RETRIES": None,
+    "PIP_CACHE_DIR": None,
+    "UV_CACHE_DIR": DEFAULT_UV_CACHE,
+    "UV_LINK_MODE": None,  # kept when given; else copy, for a cache on another filesystem
+    "UV_INDEX_URL": None,
+    "UV_EXTRA_INDEX_URL": None,
+    "UV_FIND_LINKS": None,
+    "UV_INSECURE_HOST": None,
+    "UV_HTTP_TIMEOUT": None,
+    "UV_HTTP_RETRIES": None,
+}
 
 SIZE = re.compile(r"(\d+)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)
 SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
