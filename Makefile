@@ -11,7 +11,7 @@ PLATFORMS ?= linux/amd64,linux/arm64
 FUZZ_SECONDS ?= 600
 export VERSION REGISTRY PLATFORMS FUZZ_SECONDS
 
-.PHONY: local python-local duckdb-local build python-build duckdb-build builder release-test orchestrator-test test fuzz bench lint python-lock
+.PHONY: local python-local duckdb-local build python-build duckdb-build builder release-test orchestrator-test test fuzz bench lint lock
 
 ## Build for this machine and load into the local engine.
 local: python-local duckdb-local
@@ -55,6 +55,6 @@ bench:
 lint:
 	scripts/lint
 
-## Re-pin the default Python libraries and the lock tools from images/python/*_requirements.in.
-python-lock:
-	images/python/lock
+## Re-pin from images/*/*.in what the images install from PyPI (DuckDB: one version for both).
+lock:
+	images/lock
