@@ -3,14 +3,18 @@
 // Every figure is the ratio of two medians of commands run alternately. Prints a
 // Markdown table; writes every raw sample to reports/bench.json (BENCH_JSON).
 // BENCH_RUNS sets the runs per command (default 10); BENCH_SUITE=0 skips timing
-// `make test`; BENCH_CASES=1,2 runs only those cases (8: the locked installs). The goals are targets, not thresholds: nothing here fails on a slow
-// machine.
+// `make test`; BENCH_CASES=1,2 runs only those cases (8: the locked installs; 9: what a
+// node pulls, and what each default library costs). The goals are targets, not
+// thresholds: nothing here fails on a slow machine.
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { pipeline } from "node:stream/promises";
+import { createGzip } from "node:zlib";
 import { execa } from "execa";
+import { Parser } from "tar";
 import { imageFor } from "../conformance/support/build.js";
 import { tempDir, tgz } from "../conformance/support/fixtures.js";
 import { startPackageIndex } from "../conformance/support/package-index.js";
@@ -36,6 +40,8 @@ interface Row {
 }
 
 const rows: Row[] = [];
+/** Tables printed after the main one (case 9). */
+const extraReports: string[] = [];
 const median = (xs: number[]) => {
   const sorted = [...xs].sort((x, y) => x - y);
   const middle = Math.floor(sorted.length / 2);
@@ -375,6 +381,128 @@ async function sizes(images: Record<string, string>, base: string) {
   }
 }
 
+interface PulledLayer {
+  bytes: number;
+  compressed: number;
+  createdBy: string;
+}
+
+/** Every layer of IMAGE in order, its size and its size compressed as a push compresses it
+ * (gzip level 6), from `docker save`: what a node that has none of them downloads. */
+async function pulledLayers(image: string): Promise<PulledLayer[]> {
+  const measured = new Map<string, Promise<[number, number]>>();
+  const documents = new Map<string, Buffer>();
+  // `docker save` stores a layer that occurs twice once, and links the second to it.
+  const links = new Map<string, string>();
+  const parser = new Parser({
+    onReadEntry: (entry) => {
+      if (entry.type === "SymbolicLink") links.set(entry.path, path.posix.join(path.posix.dirname(entry.path), entry.linkpath!));
+      if (entry.type !== "File") return entry.resume();
+      if (entry.path.endsWith(".json") || entry.path === "manifest.json") {
+        const chunks: Buffer[] = [];
+        entry.on("data", (chunk: Buffer) => chunks.push(chunk));
+        entry.on("end", () => documents.set(entry.path, Buffer.concat(chunks)));
+        return;
+      }
+      let bytes = 0;
+      let compressed = 0;
+      const gzip = createGzip({ level: 6 });
+      gzip.on("data", (chunk: Buffer) => (compressed += chunk.length));
+      entry.on("data", (chunk: Buffer) => (bytes += chunk.length));
+      measured.set(
+        entry.path,
+        new Promise((resolve, reject) => {
+          gzip.on("end", () => resolve([bytes, compressed]));
+          gzip.on("error", reject);
+        }),
+      );
+      entry.pipe(gzip);
+    },
+  });
+  const save = execa("docker", ["save", image], { buffer: false });
+  await pipeline(save.stdout!, parser);
+  await save;
+  const [manifest] = JSON.parse(documents.get("manifest.json")!.toString()) as { Config: string; Layers: string[] }[];
+  const config = JSON.parse(documents.get(manifest!.Config)!.toString()) as { history: { created_by?: string; empty_layer?: boolean }[] };
+  const steps = config.history.filter((step) => !step.empty_layer).map((step) => (step.created_by ?? "").replace(/\s+/g, " "));
+  return Promise.all(
+    manifest!.Layers.map(async (layer, i) => {
+      const [bytes, compressed] = await measured.get(links.get(layer) ?? layer)!;
+      return { bytes, compressed, createdBy: steps[i] ?? "" };
+    }),
+  );
+}
+
+/** What a job step's Dockerfile line says, short. */
+const step = (createdBy: string) =>
+  createdBy
+    .replace(/^\/bin\/sh -c (#\(nop\) )?/, "")
+    .replace(/ # buildkit$/, "")
+    .replace(/^RUN \/bin\/sh -c set -eux; */, "RUN ")
+    .slice(0, 70);
+
+async function pullCost(images: Record<string, string>, base: string) {
+  say("9. pull cost (docker save, gzip -6)");
+  const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+  const baseLayers = await pulledLayers(base);
+  const baseBytes = baseLayers.reduce((sum, layer) => sum + layer.bytes, 0);
+  const baseCompressed = baseLayers.reduce((sum, layer) => sum + layer.compressed, 0);
+  rows.push({
+    case: "9. base image pulled",
+    a: { label: base, samples: [baseCompressed] },
+    goal: "≤ 80 MB uncompressed",
+    figure: `${mb(baseCompressed)} compressed, ${mb(baseBytes)} uncompressed`,
+    met: baseBytes <= 80e6,
+  });
+  const goals: Record<string, number> = { python: 1150e6, duckdb: 260e6 };
+  const layerLines: string[] = [];
+  for (const [kind, image] of Object.entries(images)) {
+    const layers = await pulledLayers(image);
+    const bytes = layers.reduce((sum, layer) => sum + layer.bytes, 0);
+    const compressed = layers.reduce((sum, layer) => sum + layer.compressed, 0);
+    rows.push({
+      case: `9. ${kind} image pulled`,
+      a: { label: image, samples: [compressed] },
+      goal: `≤ ${goals[kind]! / 1e6} MB uncompressed`,
+      figure: `${mb(compressed)} compressed, ${mb(bytes)} uncompressed`,
+      met: bytes <= goals[kind]!,
+    });
+    layerLines.push(`${kind}:`);
+    for (const [i, layer] of layers.entries()) {
+      const what = i < baseLayers.length ? "(the base)" : step(layer.createdBy);
+      layerLines.push(`  ${mb(layer.compressed).padStart(9)} ${mb(layer.bytes).padStart(9)}  ${what}`);
+    }
+  }
+  say(`layers (compressed, uncompressed):\n${layerLines.join("\n")}`);
+  extraReports.push(`Layers (compressed, uncompressed):\n\n\`\`\`\n${layerLines.join("\n")}\n\`\`\``);
+
+  const requested = (await readFile(path.join(root, "images/python/base_requirements.in"), "utf8"))
+    .split("\n")
+    .map((line) => line.replace(/#.*/, "").trim())
+    .filter(Boolean);
+  const script = path.join(root, "bench/library_costs.py");
+  const result = await execa("docker", [
+    "run", "--rm", "--entrypoint", "/opt/venv/bin/python", "-v", `${script}:/bench/library_costs.py:ro`,
+    images.python!, "/bench/library_costs.py", ...requested,
+  ]);
+  const costs = JSON.parse(result.stdout) as {
+    rows: { library: string; version: string; bytes: number; compressed: number; only_it_needs: string[]; saved_bytes: number; saved_compressed: number }[];
+    all_bytes: number;
+    all_compressed: number;
+    distributions: number;
+  };
+  const table = [
+    "| library | version | own size | compressed | leaving it out saves | compressed | and drops |",
+    "|---|---|---|---|---|---|---|",
+    ...costs.rows
+      .sort((x, y) => y.saved_bytes - x.saved_bytes)
+      .map((r) => `| ${r.library} | ${r.version} | ${mb(r.bytes)} | ${mb(r.compressed)} | ${mb(r.saved_bytes)} | ${mb(r.saved_compressed)} | ${r.only_it_needs.join(", ") || "nothing else"} |`),
+    `| all ${costs.distributions} distributions in /opt/venv | | ${mb(costs.all_bytes)} | ${mb(costs.all_compressed)} | | | |`,
+  ].join("\n");
+  say(`default libraries:\n${table}`);
+  extraReports.push(`What each default library costs:\n\n${table}`);
+}
+
 // --- Report -------------------------------------------------------------------------
 
 function table(): string {
@@ -401,18 +529,20 @@ async function main() {
     () => suite(),
     () => sizes({ python, duckdb }, base),
     () => lockedInstalls(python),
+    () => pullCost({ python, duckdb }, base),
   ];
   // BENCH_CASES=2,3 runs only those cases (the install cases 3 and 4 run together).
-  const chosen = (process.env.BENCH_CASES ?? "1,2,3,4,5,6,7,8").split(",").map(Number);
-  const numbers = [[1], [2], [3, 4], [5], [6], [7], [8]];
+  const chosen = (process.env.BENCH_CASES ?? "1,2,3,4,5,6,7,8,9").split(",").map(Number);
+  const numbers = [[1], [2], [3, 4], [5], [6], [7], [8], [9]];
   for (const [i, run] of cases.entries()) if (numbers[i]!.some((n) => chosen.includes(n))) await run();
   const machine = `${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.arch()}`;
   const date = new Date().toISOString().slice(0, 10);
   const out = process.env.BENCH_JSON ?? path.join(root, "reports", "bench.json");
   await mkdir(path.dirname(out), { recursive: true });
-  await writeFile(out, `${JSON.stringify({ date, machine, runs: RUNS, images: { python, duckdb, base }, rows }, null, 2)}\n`);
+  await writeFile(out, `${JSON.stringify({ date, machine, runs: RUNS, images: { python, duckdb, base }, rows, reports: extraReports }, null, 2)}\n`);
   console.log(`Measured ${date} on ${machine} (make bench, ${((performance.now() - started) / 60000).toFixed(0)} min).\n`);
   console.log(table());
+  for (const report of extraReports) console.log(`\n${report}`);
   say(`raw samples: ${out}`);
 }
 
