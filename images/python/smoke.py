@@ -36,7 +36,8 @@ with tempfile.TemporaryDirectory() as tmp:
     parquet = Path(tmp, "frame.parquet")
     frame.to_parquet(parquet)
     assert pq.read_table(parquet).num_rows == 3
-    assert pl.read_parquet(parquet).group_by("city").agg(pl.col("value").sum()).sort("city")["value"].to_list() == [4, 2]
+    sums = pl.read_parquet(parquet).group_by("city").agg(pl.col("value").sum()).sort("city")
+    assert sums["value"].to_list() == [4, 2]
     assert duckdb.sql(f"SELECT sum(value) FROM '{parquet}'").fetchall() == [(6,)]
     workbook = Path(tmp, "book.xlsx")
     frame.to_excel(workbook, index=False)
