@@ -1,17 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { tgz } from "../support/fixtures.js";
-import { type PackageIndex, startPackageIndex } from "../support/package-index.js";
+import { packageIndex } from "../support/indexes.js";
 import { backends, project } from "../support/projects.js";
-import { launch, launcherLines, runPython, usingIndex } from "../support/python.js";
+import { launch, launcherLines, requirementsLog, runPython, usingIndex } from "../support/python.js";
 
-let index: PackageIndex;
-beforeAll(async () => {
-  index = await startPackageIndex();
-});
-afterAll(() => index?.close());
-
+const index = packageIndex();
 const sayHello = launch("python", "-c", "import greeting; print(greeting.hello())");
-const requestLog = (outputs: Record<string, Buffer>) => outputs["requirements.log"]?.toString() ?? "";
 
 describe("python: detecting the requirements method", () => {
   it("L3.1 requirements.txt is installed as pip reads it: -r, markers, and an sdist with a C extension", async () => {
@@ -24,7 +18,7 @@ describe("python: detecting the requirements method", () => {
     expect(job.stderr).not.toMatch(/Traceback/);
     expect(job.stdout).toBe("hello from greeting 1.0.0 5\n");
     expect(job.exitCode).toBe(0);
-    expect(requestLog(job.outputs)).toMatch(/detect: requirements.txt \(found requirements.txt\)/);
+    expect(requirementsLog(job)).toMatch(/detect: requirements.txt \(found requirements.txt\)/);
   });
 
   it.each(Object.keys(backends))("L3.2 pyproject.toml built by %s is installed with its console script", async (backend) => {
@@ -38,7 +32,7 @@ describe("python: detecting the requirements method", () => {
     const code = await tgz({ ...project("setuptools"), "requirements.txt": "greeting==2.0.0\n" });
     const job = await runPython(usingIndex(index, { code, command: sayHello, outputs: true }));
     expect(job.stdout).toBe("hello from greeting 2.0.0\n");
-    expect(requestLog(job.outputs)).toMatch(/detect: requirements.txt \(found requirements.txt; not used: pyproject.toml/);
+    expect(requirementsLog(job)).toMatch(/detect: requirements.txt \(found requirements.txt; not used: pyproject.toml/);
   });
 
   it.each([
@@ -97,7 +91,7 @@ describe("python: detecting the requirements method", () => {
     expect(launcherLines(job.stderr)).toEqual([
       expect.stringMatching(/^launcher: installed dependencies of the application in pyproject.toml with uv: 1 packages in \d+\.\d s$/),
     ]);
-    expect(requestLog(job.outputs)).toMatch(/found pyproject.toml; an application, not built\)/);
+    expect(requirementsLog(job)).toMatch(/found pyproject.toml; an application, not built\)/);
     expect(job.exitCode).toBe(0);
   });
 

@@ -1,16 +1,12 @@
 // How the launcher hands the process over to the job: as a fresh process, with the
 // container's environment unchanged, and with an init as PID 1 even when the
 // orchestrator removed the image's entrypoint.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { tgz } from "../support/fixtures.js";
-import { type PackageIndex, startPackageIndex } from "../support/package-index.js";
+import { packageIndex } from "../support/indexes.js";
 import { launch, launcherLines, runPython, usingIndex } from "../support/python.js";
 
-let index: PackageIndex;
-beforeAll(async () => {
-  index = await startPackageIndex();
-});
-afterAll(() => index?.close());
+const index = packageIndex();
 
 /** A /proc/PID/status field of the job's process, as hex. */
 const statusField = (status: string, field: string) => status.match(new RegExp(`^${field}:\\s+(\\S+)$`, "m"))?.[1];

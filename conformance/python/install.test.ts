@@ -1,21 +1,15 @@
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { tempDir, tgz } from "../support/fixtures.js";
-import { decoyDists } from "../support/locks.js";
-import { type PackageIndex, proxyCertificates, startPackageIndex } from "../support/package-index.js";
-import { launch, launcherLines, restricted, runPython, usingIndex } from "../support/python.js";
+import { packageIndex, packageIndexCa } from "../support/indexes.js";
+import { launch, launcherLines, requirementsLog, restricted, runPython, usingIndex } from "../support/python.js";
 
-let index: PackageIndex;
-let decoys: PackageIndex;
-beforeAll(async () => {
-  [index, decoys] = await Promise.all([startPackageIndex(), decoyDists().then((dir) => startPackageIndex({ extraDirs: [dir] }))]);
-});
-afterAll(() => Promise.all([index?.close(), decoys?.close()]));
+const index = packageIndex();
+const decoys = packageIndex("decoys");
 
 const wants = (requirements: string) => tgz({ "requirements.txt": requirements });
 const whereFrom = launch("python", "-c", "import greeting, numpy, pandas; print(greeting.hello(), greeting.__file__)");
-const log = (outputs: Record<string, Buffer>) => outputs["requirements.log"]?.toString() ?? "";
 const summary = /^launcher: installed requirements.txt with (uv|pip): 1 packages in \d+\.\d s$/;
 
 describe("python: installing requirements", () => {
@@ -36,13 +30,13 @@ describe("python: installing requirements", () => {
   });
 
   it.each(["uv", "pip"])("L4.3 PIP_INDEX_URL is honoured by %s", async (installer) => {
-    const before = index.requests.length;
+    const own = packageIndex();
     const job = await runPython(
-      usingIndex(index, { code: await wants("greeting==2.0.0\n"), env: { LAUNCHER_INSTALLER: installer }, command: whereFrom }),
+      usingIndex(own, { code: await wants("greeting==2.0.0\n"), env: { LAUNCHER_INSTALLER: installer }, command: whereFrom }),
     );
     expect(job.stdout).toMatch(/^hello from greeting 2.0.0 /);
     expect(launcherLines(job.stderr)).toContainEqual(expect.stringMatching(summary));
-    expect(index.requests.slice(before)).toContain("/simple/greeting/");
+    expect(await own.requests()).toEqual(expect.arrayContaining(["/simple/greeting/", "/files/greeting-2.0.0-py3-none-any.whl"]));
   });
 
   it("L4.3 PIP_EXTRA_INDEX_URL is honoured", async () => {
@@ -114,8 +108,8 @@ describe("python: installing requirements", () => {
       }),
     );
     expect(job.exitCode).toBe(0);
-    expect(log(job.outputs)).toContain("the cache /cache is on another filesystem than /opt/venv: uv copies from it (UV_LINK_MODE=copy)");
-    expect(log(job.outputs)).not.toMatch(/Failed to hardlink/);
+    expect(requirementsLog(job)).toContain("the cache /cache is on another filesystem than /opt/venv: uv copies from it (UV_LINK_MODE=copy)");
+    expect(requirementsLog(job)).not.toMatch(/Failed to hardlink/);
     expect((await readdir(cache)).length).toBeGreaterThan(0);
   });
 
@@ -180,7 +174,7 @@ describe("python: the requirements log", () => {
       }),
     );
     expect(job.exitCode).toBe(0);
-    const text = log(job.outputs);
+    const text = requirementsLog(job);
     expect(text.startsWith("an earlier line\n")).toBe(true);
     expect(text).toMatch(/^== \S+Z detect: requirements.txt \(found requirements.txt\)$/m);
     expect(text).toMatch(/^== \S+Z run: \/opt\/venv\/bin\/uv pip install --python \/opt\/venv\/bin\/python -r requirements.txt$/m);
@@ -191,7 +185,7 @@ describe("python: the requirements log", () => {
   it("L5.2 the log is complete when the install fails", async () => {
     const job = await runPython(usingIndex(index, { code: await wants("does-not-exist==1.0\n"), outputs: true, command: launch("true") }));
     expect(job.exitCode).toBe(69);
-    const text = log(job.outputs);
+    const text = requirementsLog(job);
     expect(text).toMatch(/^stderr\| .*does-not-exist/m);
     expect(text).toMatch(/^== \S+Z exit 1 after /m);
     expect(text).toMatch(/^== \S+Z failed: installing requirements.txt failed \(uv exited 1\)/m);
@@ -216,14 +210,8 @@ async function wheelsAsInputs(): Promise<Record<string, Buffer>> {
 }
 
 describe("python: installing through a TLS-intercepting proxy", () => {
-  let secure: PackageIndex;
-  let ca: string;
-  beforeAll(async () => {
-    const { ca: proxyCa, key, cert } = await proxyCertificates();
-    ca = proxyCa;
-    secure = await startPackageIndex({ tls: { key, cert } });
-  });
-  afterAll(() => secure?.close());
+  const secure = packageIndex("fixtures", { tls: true });
+  const ca = packageIndexCa();
 
   const overHttps = async (env: Record<string, string>, installer = "uv") =>
     runPython(

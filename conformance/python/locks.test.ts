@@ -1,24 +1,16 @@
 // Locks: the versions a project's author locked are the versions the job gets. Each lock is
 // made at test time against an index where greeting 2.0.0 is not out yet; the jobs install
 // from one where it is, so that a lock that is not honoured shows.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { tgz } from "../support/fixtures.js";
-import { pipfileLock, poetryLock, pylock, tamperedDists, uvLock } from "../support/locks.js";
-import { type PackageIndex, startPackageIndex } from "../support/package-index.js";
+import { pipfileLock, poetryLock, pylock, uvLock } from "../support/locks.js";
+import { type IndexUrl, packageIndex } from "../support/indexes.js";
 import { project } from "../support/projects.js";
-import { launch, launcherLines, restricted, runPython, usingIndex } from "../support/python.js";
+import { launch, launcherLines, requirementsLog, restricted, runPython, usingIndex } from "../support/python.js";
 
-let now: PackageIndex;
-let then: PackageIndex;
-let tampered: PackageIndex;
-beforeAll(async () => {
-  [now, then, tampered] = await Promise.all([
-    startPackageIndex(),
-    startPackageIndex({ hide: ["greeting-2.0.0-py3-none-any.whl"] }),
-    tamperedDists().then((dir) => startPackageIndex({ extraDirs: [dir] })),
-  ]);
-});
-afterAll(() => Promise.all([now, then, tampered].map((index) => index?.close())));
+const now = packageIndex();
+const then = packageIndex("before-greeting-2");
+const tampered = packageIndex("tampered");
 
 /** An application (no build system, several modules) that depends on greeting. */
 const app = (dependencies: string[]) => ({
@@ -27,7 +19,6 @@ const app = (dependencies: string[]) => ({
   "helpers.py": "X = 1\n",
 });
 const sayHello = launch("python", "main.py");
-const log = (outputs: Record<string, Buffer>) => outputs["requirements.log"]?.toString() ?? "";
 const summary = (method: string, packages: number, unused = "") =>
   new RegExp(`^launcher: installed ${method.replace(/[.()]/g, "\\$&")} with uv: ${packages} packages in \\d+\\.\\d s${unused}$`);
 
@@ -41,7 +32,7 @@ describe("python: locks", () => {
     const result = await runPython(usingIndex(now, asUser ? restricted(job) : job));
     expect(result.stdout).toBe("hello from greeting 1.0.0\n");
     expect(launcherLines(result.stderr)).toContainEqual(expect.stringMatching(summary("uv.lock (the locked versions)", 1)));
-    expect(log(result.outputs)).toMatch(/ detect: uv\.lock \(the locked versions\) \(found uv\.lock\)\n/);
+    expect(requirementsLog(result)).toMatch(/ detect: uv\.lock \(the locked versions\) \(found uv\.lock\)\n/);
     expect(result.exitCode).toBe(0);
   });
 
@@ -73,7 +64,7 @@ describe("python: locks", () => {
     const files = { ...app(["greeting"]), "uv.lock": await uvLock(then, app(["greeting"])) };
     const job = await runPython(usingIndex(now, { code: await tgz(files), env: { LAUNCHER_IGNORE_LOCK: "1" }, command: sayHello, outputs: true }));
     expect(job.stdout).toBe("hello from greeting 2.0.0\n");
-    expect(log(job.outputs)).toMatch(/detect: dependencies of the application in pyproject.toml \(found pyproject.toml; not used: uv.lock/);
+    expect(requirementsLog(job)).toMatch(/detect: dependencies of the application in pyproject.toml \(found pyproject.toml; not used: uv.lock/);
   });
 
   it("L3.8 the lock's hashes are verified: a file that changed on the index is refused (69)", async () => {
@@ -95,12 +86,12 @@ describe("python: locks", () => {
   });
 
   /** A Poetry application that depends on greeting, with index as its source. */
-  const poetryApp = (index: PackageIndex, dependencies: string[]) => ({
+  const poetryApp = (index: IndexUrl, dependencies: string[]) => ({
     ...app(dependencies),
     "pyproject.toml": `${app(dependencies)["pyproject.toml"]}\n[tool.poetry]\npackage-mode = false\n\n[[tool.poetry.source]]\nname = "fixture"\nurl = "${index.url}"\npriority = "primary"\n`,
   });
   /** A Pipfile that asks for the packages, with index as its source. */
-  const pipfile = (index: PackageIndex, packages: string[]) => ({
+  const pipfile = (index: IndexUrl, packages: string[]) => ({
     Pipfile: `[[source]]\nurl = "${index.url}"\nverify_ssl = false\nname = "fixture"\n\n[packages]\n${packages.map((p) => `${p} = "*"`).join("\n")}\n`,
     "main.py": app([])["main.py"],
   });

@@ -18,16 +18,32 @@ export async function removeContainers(label: string, value: string): Promise<nu
   return containers.length;
 }
 
-/** Split the engine's multiplexed log stream (8-byte frame headers) into stdout and stderr. */
-export function demux(log: Buffer): { stdout: Buffer; stderr: Buffer } {
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  let offset = 0;
-  while (offset + 8 <= log.length) {
-    const size = log.readUInt32BE(offset + 4);
-    const frame = log.subarray(offset + 8, offset + 8 + size);
-    (log[offset] === 2 ? err : out).push(frame);
-    offset += 8 + size;
-  }
-  return { stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
+/** Remove every volume whose label has this value (their containers first). */
+export async function removeVolumes(label: string, value: string): Promise<void> {
+  const docker = await dockerode();
+  const { Volumes } = await docker.listVolumes({ filters: { label: [`${label}=${value}`] } });
+  await Promise.all((Volumes ?? []).map((volume) => docker.getVolume(volume.Name).remove()));
+}
+
+/** Read the engine's multiplexed stream of an attached container (frames with an 8-byte
+ * header: the stream, 1 for stdout or 2 for stderr, and the size) as it arrives, handing
+ * each frame's bytes to `frame`. Resolves when the stream ends. */
+export function demux(stream: NodeJS.ReadableStream, frame: (fd: 1 | 2, bytes: Buffer) => void): Promise<void> {
+  let pending: Buffer = Buffer.alloc(0);
+  return new Promise((resolve, reject) => {
+    stream.on("data", (chunk: Buffer) => {
+      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+      let offset = 0;
+      while (offset + 8 <= pending.length) {
+        const size = pending.readUInt32BE(offset + 4);
+        if (offset + 8 + size > pending.length) break;
+        frame(pending[offset] === 2 ? 2 : 1, pending.subarray(offset + 8, offset + 8 + size));
+        offset += 8 + size;
+      }
+      pending = pending.subarray(offset);
+    });
+    stream.on("error", reject);
+    stream.on("end", resolve);
+    stream.on("close", resolve);
+  });
 }

@@ -1,12 +1,14 @@
 // Builds both job images once per run (or takes prebuilt ones from
-// EXEC_PYTHON_IMAGE / EXEC_DUCKDB_IMAGE) and hands their names to the tests.
-// At the end, removes every container the run left behind.
+// EXEC_PYTHON_IMAGE / EXEC_DUCKDB_IMAGE), starts the run's package indexes, and
+// hands their names and addresses to the tests. At the end, stops the indexes and
+// removes every container and volume the run left behind.
 import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { execa } from "execa";
 import type { TestProject } from "vitest/node";
 import { imageFor } from "./build.js";
-import { RUN_LABEL, removeContainers } from "./docker.js";
+import { RUN_LABEL, removeContainers, removeVolumes } from "./docker.js";
+import { startIndexService } from "./package-index.js";
 
 const root = path.resolve(import.meta.dirname, "../..");
 
@@ -15,15 +17,19 @@ const log = (message: string) => console.log(`conformance: ${message}`);
 export default async function setup(project: TestProject) {
   const runLabel = randomUUID();
   await execa(path.join(root, "scripts/engine-up"), { stdio: "inherit" });
-  const [pythonImage, duckdbImage] = await Promise.all([
+  const [pythonImage, duckdbImage, indexes] = await Promise.all([
     imageFor("python", process.env.EXEC_PYTHON_IMAGE, log),
     imageFor("duckdb", process.env.EXEC_DUCKDB_IMAGE, log),
+    startIndexService(),
   ]);
   project.provide("pythonImage", pythonImage);
   project.provide("duckdbImage", duckdbImage);
   project.provide("runLabel", runLabel);
+  project.provide("packageIndexes", indexes.service);
   return async () => {
+    await indexes.close();
     const removed = await removeContainers(RUN_LABEL, runLabel);
     if (removed > 0) console.log(`conformance: removed ${removed} leftover container(s)`);
+    await removeVolumes(RUN_LABEL, runLabel);
   };
 }

@@ -1,13 +1,22 @@
 // Locks made at test time, as a project's author makes them: with the image's own uv,
-// against the suite's package index.
+// Poetry and Pipenv, against a package index. A lock is made once per test file for
+// the same files and index, and shared by the tests that ask for it.
 import path from "node:path";
 import { execa } from "execa";
 import { fixturesDir, tempDir, tree } from "./fixtures.js";
-import type { PackageIndex } from "./package-index.js";
+import type { IndexUrl } from "./indexes.js";
 import { runPython } from "./python.js";
 
+const made = new Map<string, Promise<string>>();
+
 /** Run a locking tool in a throwaway container on the project's files; its stdout. */
-async function uv(index: PackageIndex, files: Record<string, string>, script: string): Promise<string> {
+function lock(index: IndexUrl, files: Record<string, string>, script: string): Promise<string> {
+  const key = JSON.stringify([index.url, files, script]);
+  if (!made.has(key)) made.set(key, locking(index, files, script));
+  return made.get(key)!;
+}
+
+async function locking(index: IndexUrl, files: Record<string, string>, script: string): Promise<string> {
   const job = await runPython({
     code: { path: await tree(files) },
     entrypoint: [],
@@ -28,35 +37,21 @@ async function uv(index: PackageIndex, files: Record<string, string>, script: st
 }
 
 /** uv.lock for a project (its pyproject.toml and files), locked against index. */
-export const uvLock = (index: PackageIndex, files: Record<string, string>): Promise<string> =>
-  uv(index, files, "uv lock --quiet --python /opt/venv/bin/python && cat uv.lock");
+export const uvLock = (index: IndexUrl, files: Record<string, string>): Promise<string> =>
+  lock(index, files, "uv lock --quiet --python /opt/venv/bin/python && cat uv.lock");
 
 /** A PEP 751 pylock.toml of a project's dependencies, as `uv export` writes it. */
-export const pylock = (index: PackageIndex, files: Record<string, string>): Promise<string> =>
-  uv(
+export const pylock = (index: IndexUrl, files: Record<string, string>): Promise<string> =>
+  lock(
     index,
     files,
     "uv lock --quiet --python /opt/venv/bin/python && uv export --quiet --frozen --no-emit-project --format pylock.toml -o pylock.toml && cat pylock.toml",
   );
 
 /** poetry.lock for a Poetry project (whose pyproject.toml names index as its source), made by the image's Poetry. */
-export const poetryLock = (index: PackageIndex, files: Record<string, string>): Promise<string> =>
-  uv(index, files, "/opt/tools/bin/poetry lock --quiet && cat poetry.lock");
+export const poetryLock = (index: IndexUrl, files: Record<string, string>): Promise<string> =>
+  lock(index, files, "/opt/tools/bin/poetry lock --quiet && cat poetry.lock");
 
 /** Pipfile.lock for a Pipfile (whose source is index), made by the image's Pipenv. */
-export const pipfileLock = (index: PackageIndex, files: Record<string, string>): Promise<string> =>
-  uv(index, files, "/opt/tools/bin/pipenv lock >&2 && cat Pipfile.lock");
-
-/** A folder of distributions that replace greeting 1.0.0 with other contents under the same name. */
-export async function tamperedDists(): Promise<string> {
-  const dir = await tempDir();
-  await execa("python3", [path.join(fixturesDir, "make_dists.py"), dir, "--tampered"]);
-  return dir;
-}
-
-/** A folder of releases of the image's default libraries (make_dists.py --decoys). */
-export async function decoyDists(): Promise<string> {
-  const dir = await tempDir();
-  await execa("python3", [path.join(fixturesDir, "make_dists.py"), dir, "--decoys"]);
-  return dir;
-}
+export const pipfileLock = (index: IndexUrl, files: Record<string, string>): Promise<string> =>
+  lock(index, files, "/opt/tools/bin/pipenv lock >&2 && cat Pipfile.lock");

@@ -1,8 +1,8 @@
 // Shorthands for python jobs: the orchestrator's invocation, the most restricted
-// way to run one, and a job that reaches the suite's package index.
+// way to run one, a job that reaches a package index, and what the launcher wrote.
 import { pythonImage } from "./images.js";
 import { type Job, type JobResult, runJob } from "./job.js";
-import type { PackageIndex } from "./package-index.js";
+import type { IndexUrl } from "./indexes.js";
 
 /** The container command the orchestrator sends for a python job. */
 export const launch = (...command: string[]): string[] => ["/build/launcher.py", "--", ...command];
@@ -11,7 +11,8 @@ export const launch = (...command: string[]): string[] => ["/build/launcher.py",
 export const pythonCode = (code: string): string[] => launch("python", "-c", code);
 
 /** The most restricted way to run a job: an arbitrary uid with no passwd entry, a read-only
- * root filesystem with a writable tmpfs /tmp, and /code, /inputs, /outputs bind-mounted. */
+ * root filesystem with a writable tmpfs /tmp (and, as for every job, /code and /inputs mounted
+ * read-only). */
 export function restricted(job: Omit<Job, "image">): Omit<Job, "image"> {
   const configure = job.configure;
   return {
@@ -24,8 +25,8 @@ export function restricted(job: Omit<Job, "image">): Omit<Job, "image"> {
 
 export const runPython = (job: Omit<Job, "image">): Promise<JobResult> => runJob({ image: pythonImage(), ...job });
 
-/** Settings that point a job at the suite's package index (over host networking). */
-export function usingIndex(index: Pick<PackageIndex, "url">, job: Omit<Job, "image">): Omit<Job, "image"> {
+/** Settings that point a job at a package index (over host networking). */
+export function usingIndex(index: IndexUrl, job: Omit<Job, "image">): Omit<Job, "image"> {
   const configure = job.configure;
   return {
     ...job,
@@ -36,3 +37,10 @@ export function usingIndex(index: Pick<PackageIndex, "url">, job: Omit<Job, "ima
 
 /** The lines the launcher itself wrote to stderr. */
 export const launcherLines = (stderr: string): string[] => stderr.split("\n").filter((l) => l.startsWith("launcher: "));
+
+/** The launcher's log, /outputs/requirements.log, of a job run with `outputs`. */
+export function requirementsLog(job: Pick<JobResult, "outputs">): string {
+  const log = job.outputs["requirements.log"];
+  if (!log) throw new Error(`the job left no /outputs/requirements.log (it left: ${Object.keys(job.outputs).join(", ") || "nothing"})`);
+  return log.toString();
+}

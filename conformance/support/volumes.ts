@@ -2,10 +2,11 @@
 // afresh for each container that uses it, so a holder container keeps it mounted
 // while jobs come and go, and reads it for the tests.
 import { randomUUID } from "node:crypto";
-import { GenericContainer, type StartedTestContainer } from "testcontainers";
+import type { StartedTestContainer } from "testcontainers";
 import { inject } from "vitest";
 import { dockerode, RUN_LABEL } from "./docker.js";
 import { pythonImage } from "./images.js";
+import { suiteContainer } from "./job.js";
 
 export interface SmallVolume {
   /** The volume's name, to mount with `withBindMounts([{ source: name, target }])`. */
@@ -26,9 +27,8 @@ export async function smallVolume(bytes: number): Promise<SmallVolume> {
   });
   let holder: StartedTestContainer | undefined;
   try {
-    holder = await new GenericContainer(pythonImage())
+    holder = await suiteContainer(pythonImage())
       .withEntrypoint(["sleep", "infinity"])
-      .withLabels({ [RUN_LABEL]: inject("runLabel") })
       .withBindMounts([{ source: name, target: "/volume" }])
       .start();
   } catch (error) {

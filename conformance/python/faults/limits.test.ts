@@ -1,14 +1,10 @@
 // Jobs that run into the container's limits: memory, and the size of /tmp.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { tgz } from "../../support/fixtures.js";
-import { type PackageIndex, startPackageIndex } from "../../support/package-index.js";
-import { launch, launcherLines, runPython, usingIndex } from "../../support/python.js";
+import { packageIndex } from "../../support/indexes.js";
+import { launch, launcherLines, requirementsLog, runPython, usingIndex } from "../../support/python.js";
 
-let index: PackageIndex;
-beforeAll(async () => {
-  index = await startPackageIndex();
-});
-afterAll(() => index?.close());
+const index = packageIndex();
 
 describe("python faults: container limits", () => {
   it("L8.1 a job over --memory 256m is OOM-killed (137), and the log written so far is intact", async () => {
@@ -24,7 +20,7 @@ describe("python faults: container limits", () => {
     expect(job.exitCode).toBe(137);
     expect(job.oomKilled).toBe(true);
     expect(job.stdout).toBe("installed\n");
-    const log = job.outputs["requirements.log"]?.toString() ?? "";
+    const log = requirementsLog(job);
     expect(log.startsWith("an earlier line\n")).toBe(true);
     // Every step: the resolution against the image's environment, then the install.
     expect(log).toMatch(/^== \S+Z detect: requirements.txt \(found requirements.txt\)\n(== \S+Z run: .*\n(std(out|err)\| .*\n)*== \S+Z exit 0 after \d+\.\d\d s\n){2}$/m);

@@ -3,17 +3,13 @@
 // nothing already in /outputs is touched.
 import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { tempDir, tgz } from "../../support/fixtures.js";
-import { type PackageIndex, startPackageIndex } from "../../support/package-index.js";
+import { packageIndex } from "../../support/indexes.js";
 import { launch, launcherLines, runPython, usingIndex } from "../../support/python.js";
 import { smallVolume } from "../../support/volumes.js";
 
-let index: PackageIndex;
-beforeAll(async () => {
-  index = await startPackageIndex();
-});
-afterAll(() => index?.close());
+const index = packageIndex();
 
 const wantsGreeting = () => tgz({ "requirements.txt": "greeting==1.0.0\n" });
 const sayHello = launch("python", "-c", "import greeting; print(greeting.hello())");

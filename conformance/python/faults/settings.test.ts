@@ -4,7 +4,7 @@ import { symlink } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { tgz, tree } from "../../support/fixtures.js";
-import { launch, launcherLines, runPython } from "../../support/python.js";
+import { launch, launcherLines, requirementsLog, runPython } from "../../support/python.js";
 
 const hello = { "main.py": 'print("hello from the bundle")\n' };
 const invalid = (setting: string, form: string) => `launcher: ${setting} is not valid: ${form}`;
@@ -34,13 +34,13 @@ describe("python faults: settings", () => {
     { env: { LAUNCHER_REQUIREMENTS: "/etc/passwd" }, message: invalid("LAUNCHER_REQUIREMENTS='/etc/passwd'", INSIDE) },
     { env: { LAUNCHER_REQUIREMENTS: "../../etc/passwd" }, message: invalid("LAUNCHER_REQUIREMENTS='../../etc/passwd'", INSIDE) },
   ])("L7.2 $env: exit 78, one line naming the setting and its form, before any work", async ({ env, message }) => {
-    const job = await runPython({ code: await tgz(hello), env, outputs: true, command: launch("echo", "ran") });
+    const job = await runPython({ code: await tgz(hello), env, outputs: true, command: launch("echo", "ran"), listChanges: true });
     expect(job.exitCode).toBe(78);
     expect(launcherLines(job.stderr)).toEqual([message]);
     expect(job.stderr).not.toMatch(/Traceback|p@ss|w0rd/);
     expect(job.stdout).toBe("");
     // Before any work: nothing extracted.
-    expect(job.changes.filter((changed) => changed.startsWith("/tmp/job"))).toEqual([]);
+    expect(job.changes!.filter((changed) => changed.startsWith("/tmp/job"))).toEqual([]);
   });
 
   it.each([
@@ -99,7 +99,7 @@ describe("python faults: credentials in index URLs", () => {
     expect(launcherLines(job.stderr)).toEqual([
       `launcher: installing requirements.txt failed (uv exited 2): ${index} could not be reached; check PIP_INDEX_URL, PIP_EXTRA_INDEX_URL and any index the requirements name, and the job's network; full output in /outputs/requirements.log`,
     ]);
-    const log = job.outputs["requirements.log"]?.toString() ?? "";
+    const log = requirementsLog(job);
     expect(log).toMatch(/^stderr\| /m);
     for (const secret of secrets) {
       expect(job.stderr).not.toContain(secret);
