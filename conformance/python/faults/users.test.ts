@@ -3,18 +3,14 @@
 // tmpfs /tmp, /code mounted read-only and /outputs bind-mounted.
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { scenarioBundle, tempDir, tgz, tree } from "../../support/fixtures.js";
 import type { Job } from "../../support/job.js";
-import { type PackageIndex, startPackageIndex } from "../../support/package-index.js";
+import { packageIndex } from "../../support/indexes.js";
 import { project } from "../../support/projects.js";
-import { launch, launcherLines, pythonCode, restricted, runPython, usingIndex } from "../../support/python.js";
+import { launch, launcherLines, pythonCode, requirementsLog, restricted, runPython, usingIndex } from "../../support/python.js";
 
-let index: PackageIndex;
-beforeAll(async () => {
-  index = await startPackageIndex();
-});
-afterAll(() => index?.close());
+const index = packageIndex();
 
 const hello = { "main.py": 'print("hello from the bundle")\n' };
 const sayHello = pythonCode("import greeting; print(greeting.hello())");
@@ -33,55 +29,55 @@ interface HappyPath {
 }
 
 const paths: HappyPath[] = [
-  { name: "L1.1 a gzip-compressed tar bundle", code: () => tgz(hello), command: launch("python", "main.py"), stdout: "hello from the bundle\n" },
+  { name: "a gzip-compressed tar bundle (L1.1)", code: () => tgz(hello), command: launch("python", "main.py"), stdout: "hello from the bundle\n" },
   {
-    name: "L1.2 a directory bundle, written beside",
+    name: "a directory bundle, written beside (L1.2)",
     code: async () => ({ path: await tree({ ...hello, "data/x.txt": "x\n" }) }),
     command: launch("sh", "-c", "python main.py && echo written > new.txt && cat new.txt data/x.txt"),
     stdout: "hello from the bundle\nwritten\nx\n",
   },
-  { name: "L1.3 no bundle", command: pythonCode("import os; print(os.getcwd(), os.listdir())"), stdout: "/tmp/job []\n" },
+  { name: "no bundle (L1.3)", command: pythonCode("import os; print(os.getcwd(), os.listdir())"), stdout: "/tmp/job []\n" },
   {
-    name: "L1.4 a bundle under one top-level directory",
+    name: "a bundle under one top-level directory (L1.4)",
     code: () => tgz({ "project/main.py": hello["main.py"] }),
     command: launch("sh", "-c", "pwd && python main.py"),
     stdout: "/tmp/job/project\nhello from the bundle\n",
   },
-  { name: "L2.4 links inside the bundle", code: () => scenarioBundle("links-inside"), command: launch("cat", "sym.txt", "hard.txt"), stdout: "A\nA\n" },
+  { name: "links inside the bundle (L2.4)", code: () => scenarioBundle("links-inside"), command: launch("cat", "sym.txt", "hard.txt"), stdout: "A\nA\n" },
   {
-    name: "L3.1 requirements.txt, with the defaults still importable",
+    name: "requirements.txt, into /tmp/job-env with the defaults still importable (L3.1, L4.2)",
     code: () => tgz({ "requirements.txt": "greeting==1.0.0\n" }),
     command: pythonCode("import greeting, numpy, pandas, sys; print(greeting.hello(), sys.prefix)"),
     stdout: "hello from greeting 1.0.0 /tmp/job-env\n",
   },
-  { name: "L3.2 pyproject.toml (setuptools)", code: () => tgz(project("setuptools")), command: launch("jobtool"), stdout: "jobtool: hello from greeting 1.0.0\n" },
-  { name: "L3.2 pyproject.toml (hatchling)", code: () => tgz(project("hatchling")), command: launch("jobtool"), stdout: "jobtool: hello from greeting 1.0.0\n" },
-  { name: "L3.3 setup.cfg alone", code: () => tgz(setupCfg), command: launch("jobtool"), stdout: "jobtool: hello from greeting 1.0.0\n" },
+  { name: "pyproject.toml (setuptools) (L3.2)", code: () => tgz(project("setuptools")), command: launch("jobtool"), stdout: "jobtool: hello from greeting 1.0.0\n" },
+  { name: "pyproject.toml (hatchling) (L3.2)", code: () => tgz(project("hatchling")), command: launch("jobtool"), stdout: "jobtool: hello from greeting 1.0.0\n" },
+  { name: "setup.cfg alone (L3.3)", code: () => tgz(setupCfg), command: launch("jobtool"), stdout: "jobtool: hello from greeting 1.0.0\n" },
   {
-    name: "L3.4 a script with inline metadata",
+    name: "a script with inline metadata (L3.4)",
     code: () => tgz({ "main.py": '# /// script\n# dependencies = ["greeting==2.0.0"]\n# ///\nimport greeting\nprint(greeting.hello())\n' }),
     command: launch("python", "main.py"),
     stdout: "hello from greeting 2.0.0\n",
   },
   {
-    name: "L3.7 LAUNCHER_REQUIREMENTS=none",
+    name: "LAUNCHER_REQUIREMENTS=none (L3.7)",
     code: () => tgz({ "requirements.txt": "does-not-exist==1.0\n", ...hello }),
     env: { LAUNCHER_REQUIREMENTS: "none" },
     command: launch("python", "main.py"),
     stdout: "hello from the bundle\n",
   },
   {
-    name: "L4.3 pip as the installer",
+    name: "pip as the installer (L4.3)",
     code: () => tgz({ "requirements.txt": "greeting==2.0.0\n" }),
     env: { LAUNCHER_INSTALLER: "pip" },
     command: sayHello,
     stdout: "hello from greeting 2.0.0\n",
   },
-  { name: "L6.3 a job's own exit code", code: () => tgz(hello), command: pythonCode("raise SystemExit(3)"), stdout: "", exitCode: 3 },
+  { name: "a job's own exit code (L6.3)", code: () => tgz(hello), command: pythonCode("raise SystemExit(3)"), stdout: "", exitCode: 3 },
 ];
 
 describe("python faults: an arbitrary uid, a read-only root and a read-only /code", () => {
-  it.each(paths)("$name", async ({ code, env, command, stdout, exitCode }) => {
+  it.each(paths)("L1.5 as uid 12345 on a read-only root, the other clauses hold: $name", async ({ code, env, command, stdout, exitCode }) => {
     const job = await runPython(usingIndex(index, restricted({ code: await code?.(), env, command })));
     expect(job.stderr).not.toMatch(/Traceback/);
     expect(job.stdout).toBe(stdout);
@@ -93,7 +89,7 @@ describe("python faults: an arbitrary uid, a read-only root and a read-only /cod
       usingIndex(index, restricted({ code: await tgz({ "requirements.txt": "greeting==1.0.0\n" }), outputs: true, command: sayHello })),
     );
     expect(job.exitCode).toBe(0);
-    const log = job.outputs["requirements.log"]?.toString() ?? "";
+    const log = requirementsLog(job);
     expect(log).toMatch(/^== \S+Z detect: requirements.txt \(found requirements.txt\)$/m);
     expect(log).toMatch(/^== \S+Z run: \/opt\/venv\/bin\/uv pip install --dry-run --python \/opt\/venv\/bin\/python -r requirements.txt$/m);
     expect(log).toMatch(/^== \S+Z run: \/opt\/venv\/bin\/uv pip install --python \/tmp\/job-env\/bin\/python -r requirements.txt -c \/tmp\/job\/.launcher-constraints.txt$/m);
