@@ -14,11 +14,14 @@ export default defineConfig({
     // Containers take seconds, not milliseconds; the harness has its own hang detector.
     testTimeout: 180_000,
     hookTimeout: 60_000,
-    // Jobs mostly wait on the engine: run test files and the tests in each file
-    // side by side, a few more than there are cores.
+    // Run test files, and the tests in each file, side by side: four files at a time,
+    // five tests each, keep two cores busy while jobs wait on the engine, an index or a
+    // signal. The longest files start first (by the last run's durations, else by size),
+    // and the longest tests come first in their files.
     pool: "forks",
     maxWorkers: 4,
     minWorkers: 1,
+    maxConcurrency: 5,
     sequence: { concurrent: true },
     reporters: process.env.CI ? ["default", "junit"] : ["default"],
     outputFile: { junit: "reports/conformance.junit.xml" },

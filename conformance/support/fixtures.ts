@@ -42,9 +42,16 @@ export async function tgz(files: Record<string, string | Buffer>, executable: st
   return readFile(out);
 }
 
+const scenarios = new Map<string, Promise<Buffer>>();
+
 /** The bundle of one scenario of fixtures/make_bundle.py (hostile ones included): a gzip'd
- * tar unless the scenario says otherwise (zip-*, *.tar, *.tbz2, *.txz). */
-export async function scenarioBundle(scenario: string): Promise<Buffer> {
+ * tar unless the scenario says otherwise (zip-*, *.tar, *.tbz2, *.txz). Made once per test file. */
+export function scenarioBundle(scenario: string): Promise<Buffer> {
+  if (!scenarios.has(scenario)) scenarios.set(scenario, makeScenario(scenario));
+  return scenarios.get(scenario)!;
+}
+
+async function makeScenario(scenario: string): Promise<Buffer> {
   const out = path.join(await tempDir(), "bundle");
   await execa("python3", [path.join(fixturesDir, "make_bundle.py"), scenario, out]);
   return readFile(out);
