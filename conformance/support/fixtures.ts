@@ -45,7 +45,7 @@ export async function tgz(files: Record<string, string | Buffer>, executable: st
 const scenarios = new Map<string, Promise<Buffer>>();
 
 /** The bundle of one scenario of fixtures/make_bundle.py (hostile ones included): a gzip'd
- * tar unless the scenario says otherwise (zip-*, *.tar, *.tbz2, *.txz). Made once per test file. */
+ * tar unless the scenario says otherwise (zip-*, *.tar, *.tbz2, *.txz). Made once, then shared. */
 export function scenarioBundle(scenario: string): Promise<Buffer> {
   if (!scenarios.has(scenario)) scenarios.set(scenario, makeScenario(scenario));
   return scenarios.get(scenario)!;

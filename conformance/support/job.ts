@@ -114,8 +114,13 @@ export interface JobResult {
 
 const DEFAULT_TIMEOUT_MS = 120_000;
 
-// Each test file loads this module afresh, so this names the file's containers.
-const fileId = randomUUID();
+// Names the containers of the test file that runs (a worker runs one file at a time).
+let fileId = randomUUID();
+
+/** Give the containers started from now on the label of a new test file (setup.ts does, before each). */
+export function startTestFile(): void {
+  fileId = randomUUID();
+}
 
 /** Remove any container this test file left behind (a test that failed or timed out mid-job). */
 export const removeLeftoverJobs = (): Promise<number> => removeContainers(FILE_LABEL, fileId);

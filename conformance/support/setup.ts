@@ -1,8 +1,10 @@
-// Runs in every test file: when the file is done, remove any container that a
-// failed or timed-out test left behind. (Per file, not per test: tests in a
-// file run side by side.)
+// Runs before every test file: its containers get a label of their own, and when the
+// file is done, any container that a failed or timed-out test left behind is removed.
+// (Per file, not per test: tests in a file run side by side.)
 import { afterAll } from "vitest";
-import { removeLeftoverJobs } from "./job.js";
+import { removeLeftoverJobs, startTestFile } from "./job.js";
+
+startTestFile();
 
 afterAll(async () => {
   await removeLeftoverJobs();
