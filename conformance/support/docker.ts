@@ -18,7 +18,7 @@ export async function removeContainers(label: string, value: string): Promise<nu
   return containers.length;
 }
 
-/** Remove every volume whose label has this value (their containers first). */
+/** Remove every volume whose label has this value (once the containers using it are gone). */
 export async function removeVolumes(label: string, value: string): Promise<void> {
   const docker = await dockerode();
   const { Volumes } = await docker.listVolumes({ filters: { label: [`${label}=${value}`] } });

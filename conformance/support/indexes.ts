@@ -45,4 +45,3 @@ function served(root: string): ServedIndex {
     },
   };
 }
-

@@ -153,11 +153,11 @@ describe("python faults: requirements", () => {
 const SILENT_MARGIN_S = 12;
 
 describe("python faults: an index that stops answering", () => {
-  it.each<{ timeout: number; retries: number; env: Record<string, string> }>([
-    { timeout: 3, retries: 1, env: { PIP_TIMEOUT: "3", PIP_RETRIES: "1" } },
+  it.each<{ settings: string; timeout: number; retries: number; env: Record<string, string> }>([
+    { settings: "PIP_TIMEOUT=3 and PIP_RETRIES=1", timeout: 3, retries: 1, env: { PIP_TIMEOUT: "3", PIP_RETRIES: "1" } },
     // Unset, PIP_TIMEOUT is 15 s for uv too (uv's own default would be 30 s).
-    { timeout: 15, retries: 0, env: { PIP_RETRIES: "0" } },
-  ])("L4.6 $env: the install fails after PIP_TIMEOUT ($timeout s) for each of 1 + PIP_RETRIES attempts", async ({ timeout, retries, env }) => {
+    { settings: "PIP_TIMEOUT unset (15 s) and PIP_RETRIES=0", timeout: 15, retries: 0, env: { PIP_RETRIES: "0" } },
+  ])("L4.6 an index that never answers, with $settings: the install fails after PIP_TIMEOUT for each of 1 + PIP_RETRIES attempts", async ({ timeout, retries, env }) => {
     const index = silentIndex();
     const job = await runPython(
       usingIndex(index, { code: await tgz({ "requirements.txt": "greeting==1.0.0\n" }), env, outputs: true, command: launch("echo", "ran") }),
