@@ -369,7 +369,7 @@ async function sizes(images: Record<string, string>, base: string) {
   const baseLayers = (await history(base)).length;
   for (const [kind, image] of Object.entries(images)) {
     const layers = (await history(image)).slice(baseLayers).filter((layer) => layer.size > 0);
-    const shown = layers.map((layer) => `${mb(layer.size)} ${layer.createdBy.replace(/^\/bin\/sh -c (#\(nop\) )?/, "").slice(0, 60)}`);
+    const shown = layers.map((layer) => `${mb(layer.size)} ${step(layer.createdBy)}`);
     const venvLayers = layers.filter((layer) => layer.size > 10e6 && layer.createdBy.includes("/opt/venv"));
     rows.push({
       case: `7. ${kind} image size`,

@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { duckdbImage, pythonImage } from "./support/images.js";
 import { runJob } from "./support/job.js";
-import { pythonCode } from "./support/python.js";
+import { pythonCode, runPython } from "./support/python.js";
 
 const images: [string, () => string][] = [
   ["exec-python-3.11", pythonImage],
@@ -55,8 +55,7 @@ describe("official images' checks", () => {
   });
 
   it("P1.2 exec-python-3.11: a job's text is UTF-8 without configuration", async () => {
-    const job = await runJob({
-      image: pythonImage(),
+    const job = await runPython({
       command: pythonCode("import locale, sys; print(locale.getpreferredencoding(), sys.getfilesystemencoding(), sys.stdout.encoding, 'é')"),
     });
     expect(job.stdout).toBe("UTF-8 utf-8 utf-8 é\n");
@@ -101,7 +100,7 @@ describe("official images' checks", () => {
       "    except ImportError: failed.append(name)",
       "print(len(sys.stdlib_module_names), ' '.join(failed))",
     ].join("\n");
-    const job = await runJob({ image: pythonImage(), command: pythonCode(script) });
+    const job = await runPython({ command: pythonCode(script) });
     expect(job.exitCode).toBe(0);
     const [count, ...failed] = job.stdout.trim().split(" ");
     expect(Number(count)).toBeGreaterThan(250);
@@ -129,7 +128,7 @@ describe("official images' checks", () => {
       [stack, "RecursionError True\n"],
     ] as const) {
       const official = await direct(pythonImage(), "/usr/local/bin/python3", "-c", script);
-      const asJob = await runJob({ image: pythonImage(), command: pythonCode(script) });
+      const asJob = await runPython({ command: pythonCode(script) });
       for (const job of [official, asJob]) expect([job.exitCode, job.stdout]).toEqual([0, expected]);
     }
   });

@@ -1,9 +1,9 @@
 // One DuckDB across both images: what a python job writes with its duckdb library,
 // a duckdb job reads, and the other way round, as jobs chained through /outputs.
 import { describe, expect, it } from "vitest";
-import { duckdbImage, duckdbVersion, pythonImage } from "./support/images.js";
+import { duckdbImage, duckdbVersion } from "./support/images.js";
 import { type JobResult, runJob } from "./support/job.js";
-import { pythonCode } from "./support/python.js";
+import { pythonCode, runPython } from "./support/python.js";
 
 const ROWS = "SELECT i AS id, 'café ' || i AS name, i * 1.5 AS amount FROM range(1, 4) t(i)";
 // The CLI's CSV mode quotes text that is not ASCII.
@@ -20,7 +20,7 @@ function handOver(job: JobResult, names: string[]): Record<string, Buffer> {
 describe("one DuckDB", () => {
   it("P1.4 the python image's duckdb library is the DuckDB image's version", async () => {
     const version = await duckdbVersion();
-    const library = await runJob({ image: pythonImage(), command: pythonCode("import duckdb; print(duckdb.__version__)") });
+    const library = await runPython({ command: pythonCode("import duckdb; print(duckdb.__version__)") });
     const cli = await runJob({ image: duckdbImage(), command: ["--version"] });
     expect(library.stdout).toBe(`${version}\n`);
     expect(cli.stdout).toMatch(new RegExp(`^v${version.replaceAll(".", "\\.")} `));
@@ -34,7 +34,7 @@ describe("one DuckDB", () => {
       "con.execute(\"COPY sales TO '/outputs/python.parquet' (FORMAT parquet)\")",
       "con.close()",
     ].join("\n");
-    const written = await runJob({ image: pythonImage(), command: pythonCode(write), outputs: true });
+    const written = await runPython({ command: pythonCode(write), outputs: true });
     const files = handOver(written, ["python.duckdb", "python.parquet"]);
     const read = await runJob({
       image: duckdbImage(),
@@ -64,7 +64,7 @@ describe("one DuckDB", () => {
       "print(pq.read_table('/inputs/cli.parquet').sort_by('id').to_pylist()[0])",
       "print(duckdb.sql(\"SELECT sum(amount) FROM '/inputs/cli.parquet'\").fetchone())",
     ].join("\n");
-    const job = await runJob({ image: pythonImage(), inputs: files, command: pythonCode(read) });
+    const job = await runPython({ inputs: files, command: pythonCode(read) });
     expect(job.exitCode, job.stderr).toBe(0);
     expect(job.stdout).toBe(
       [
