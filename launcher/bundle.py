@@ -1,10 +1,11 @@
 """Stage 2: the code bundle at /code, put into a fresh working directory (CONTRACT.md, L1 and L2).
 
 A bundle file (a tar file, plain or gzip-, bzip2- or xz-compressed, or a zip file) is
-extracted by libarchive under the policy of extract.py, all or nothing: after a
-refusal or a damaged stream, nothing of the bundle is left. A directory at /code is
-copied. Either way, what a bundle holds that the job is better off without is left
-out (extract.LeftOut), and the working directory is never one the launcher did not make.
+extracted by libarchive under the policy of policy.py, all or nothing: after a refusal
+or a damaged stream, nothing of the bundle is left. A directory at /code is copied the
+same way, walked by libarchive under the same policy. Either way, what a bundle holds
+that the job is better off without is left out (policy.LeftOut), and the working
+directory is never one the launcher did not make.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from . import beneath
 from .errors import EX_BUNDLE, EX_CANTCREATE, LauncherError
-from .extract import MAKE_ONE, VENV_MARK, Extraction, LeftOut
+from .extract import MAKE_ONE, Extraction
 from .log import say
+from .policy import LeftOut
 from .settings import Settings
 
 # What a bundle file is, from its first bytes.
@@ -25,7 +28,10 @@ MAGIC = (
     (b"PK\x03\x04", "zip"),
     (b"PK\x05\x06", "zip"),
 )
-TAR_MAGIC = (257, b"ustar")  # where ustar, pax and GNU headers say what they are
+TAR_BLOCK = 512
+# The numeric fields of a tar header (offset, length) that libarchive's reader checks:
+# mode, uid, gid, size, mtime, devmajor, devminor.
+TAR_NUMBERS = ((100, 8), (108, 8), (116, 8), (124, 12), (136, 12), (329, 8), (337, 8))
 # A lone file in a /code directory with one of these names is taken as the bundle,
 # even when its content is not an archive (which is then refused).
 ARCHIVE_SUFFIXES = (".tar", ".tgz", ".tar.gz", ".tbz2", ".tar.bz2", ".txz", ".tar.xz", ".zip")
@@ -52,7 +58,7 @@ def prepare(settings: Settings) -> Path:
             if len(entries) == 1 and entries[0].is_file() and is_bundle_file(entries[0]):
                 extract(entries[0], root, settings, left_out)
             else:
-                copy_directory(code, root, left_out)
+                extract(code, root, settings, left_out, "directory")
         else:
             extract(code, root, settings, left_out)
     except PermissionError as error:
@@ -72,9 +78,11 @@ def make_workdir(path: Path) -> None:
     mark = path.parent / MADE_MARK.format(name=path.name)
     try:
         if mark.exists() and path.is_dir() and not path.is_symlink():
-            import shutil
-
-            shutil.rmtree(path)
+            parent = os.open(path.parent, beneath.DIRECTORY)
+            try:
+                beneath.remove_tree(parent, path.name)
+            finally:
+                os.close(parent)
         path.mkdir(parents=True)
     except FileExistsError:
         if path.is_symlink() or not path.is_dir() or any(path.iterdir()):
@@ -96,35 +104,12 @@ def make_workdir(path: Path) -> None:
 
 
 def empty_directory(root: Path) -> None:
-    """Remove everything under root (what an extraction wrote), keeping root."""
-    import shutil
-
-    with os.scandir(root) as entries:
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
-            else:
-                os.unlink(entry.path)
-
-
-def copy_directory(source: Path, root: Path, left_out: LeftOut) -> None:
-    import shutil
-
-    def ignore(directory: str, names: list[str]) -> set[str]:
-        relative = os.path.relpath(directory, source)
-        skipped = set()
-        for name in names:
-            path = os.fsencode(os.path.normpath(os.path.join(relative, name)))
-            if os.path.isfile(os.path.join(directory, name, os.fsdecode(VENV_MARK))):
-                left_out.venvs.add(path)
-            if left_out.skips(path):
-                skipped.add(name)
-        return skipped
-
+    """Remove everything under root (what an extraction wrote), keeping root; never through a link."""
+    fd = os.open(root, beneath.DIRECTORY)
     try:
-        shutil.copytree(source, root, symlinks=True, dirs_exist_ok=True, ignore=ignore)
-    except (OSError, shutil.Error) as error:
-        raise LauncherError(EX_BUNDLE, f"cannot copy the bundle directory {source} ({error})") from error
+        beneath.empty(fd)
+    finally:
+        os.close(fd)
 
 
 def single_top_level(root: Path) -> Path:
@@ -135,15 +120,52 @@ def single_top_level(root: Path) -> Path:
     return root
 
 
+# --- What a bundle file is ----------------------------------------------------------
+
+
 def sniff(path: Path) -> str | None:
-    """What a bundle file is, by content: tar, gzip, bzip2, xz or zip; None for anything else."""
+    """What a bundle file is, by content: tar (ustar, pax, GNU or v7), gzip, bzip2, xz or zip (a
+    zip after a preamble, such as a zipapp's #! line, included); None for anything else."""
     with path.open("rb") as file:
-        head = file.read(512)
+        head = file.read(TAR_BLOCK)
     for magic, kind in MAGIC:
         if head.startswith(magic):
             return kind
-    offset, magic = TAR_MAGIC
-    return "tar" if head[offset : offset + len(magic)] == magic else None
+    if is_tar_header(head):
+        return "tar"
+    import zipfile
+
+    return "zip" if zipfile.is_zipfile(path) else None
+
+
+def is_tar_header(block: bytes) -> bool:
+    """Whether a block is a tar header as libarchive's reader takes one (the `ustar` magic is not
+    needed: v7 tars have none), or the zeros that end an empty tar."""
+    if len(block) < TAR_BLOCK:
+        return False
+    if not any(block):
+        return True
+    field = block[148:156]
+    if field.translate(None, b" \0" + b"01234567"):
+        return False
+    digits = field.lstrip(b" \t")
+    digits = digits[: len(digits) - len(digits.lstrip(b"01234567"))] or b"0"
+    rest = block[:148] + block[156:]
+    unsigned = sum(rest) + 8 * ord(" ")
+    signed = unsigned - 256 * sum(1 for byte in rest if byte >= 0x80)
+    if int(digits, 8) not in (unsigned, signed):
+        return False
+    kind = block[156]
+    if not (kind == 0 or 0x30 <= kind <= 0x39 or 0x41 <= kind <= 0x5A or 0x61 <= kind <= 0x7A):
+        return False
+    return all(is_tar_number(block[offset : offset + length]) for offset, length in TAR_NUMBERS)
+
+
+def is_tar_number(field: bytes) -> bool:
+    """A numeric field: base-256 or empty, or octal digits between spaces and NULs."""
+    if field[0] in (0x00, 0x80, 0xFF):
+        return True
+    return not field.lstrip(b" ").lstrip(b"01234567").strip(b" \0")
 
 
 def is_bundle_file(path: Path) -> bool:
@@ -154,10 +176,10 @@ def is_bundle_file(path: Path) -> bool:
 # --- Extraction ---------------------------------------------------------------------
 
 
-def extract(source: Path, root: Path, settings: Settings, left_out: LeftOut | None = None) -> None:
-    """Extract the archive at source into root (empty), all or nothing."""
-    kind = sniff(source)
-    if kind is None:
+def extract(source: Path, root: Path, settings: Settings, left_out: LeftOut | None = None, kind: str = "") -> None:
+    """Extract the archive (or copy the directory) at source into root (empty), all or nothing."""
+    kind = kind or sniff(source) or ""
+    if not kind:
         raise LauncherError(EX_BUNDLE, f"{source} is not a tar or zip archive; {MAKE_ONE}")
     try:
         Extraction(source, kind, root, settings, left_out or LeftOut()).run()

@@ -10,16 +10,33 @@ from .defaults import Resolution, constraints
 from .detect import Plan
 from .errors import EX_CONFIG, LauncherError
 from .failures import INSTALL_FAILURES, lock_check_failures
+from .requirement_files import name_own_index
 from .settings import Settings
+from .steps import Step
 
-# PIP_* settings that uv reads under another name; the launcher gives uv both.
-UV_NAMES = {
-    "PIP_INDEX_URL": "UV_INDEX_URL",
-    "PIP_EXTRA_INDEX_URL": "UV_EXTRA_INDEX_URL",
-    "PIP_TRUSTED_HOST": "UV_INSECURE_HOST",
-    "PIP_RETRIES": "UV_HTTP_RETRIES",
-    "PIP_CERT": "SSL_CERT_FILE",
-}
+# The settings settings.index() resolves, pip's and uv's spellings: the installers get the
+# resolved values under both names, never the raw ones.
+RESOLVED = frozenset(
+    {
+        "PIP_INDEX_URL",
+        "UV_INDEX_URL",
+        "PIP_EXTRA_INDEX_URL",
+        "UV_EXTRA_INDEX_URL",
+        "PIP_FIND_LINKS",
+        "UV_FIND_LINKS",
+        "PIP_TRUSTED_HOST",
+        "UV_INSECURE_HOST",
+        "PIP_NO_INDEX",
+        "PIP_TIMEOUT",
+        "UV_HTTP_TIMEOUT",
+        "PIP_RETRIES",
+        "UV_HTTP_RETRIES",
+        "PIP_CERT",
+        "SSL_CERT_FILE",
+        "UV_CACHE_DIR",
+        "UV_LINK_MODE",
+    }
+)
 # Locks, installed with uv whatever LAUNCHER_INSTALLER says: uv reads uv.lock and pylock.toml,
 # and installs what Poetry and Pipenv export of theirs, its hashes verified.
 LOCKED_BY_UV = ("uv.lock", "poetry.lock", "Pipfile.lock", "pylock")
@@ -51,41 +68,39 @@ TOOL_QUIET = {
 }
 
 
-class Step:
-    """One command of an install, the tool it runs, and what its failures mean (a table like
-    INSTALL_FAILURES; a lock check has its own)."""
-
-    def __init__(
-        self,
-        command: list[str],
-        environ: dict[str, str],
-        failures: tuple = INSTALL_FAILURES,
-        tool: str = "uv",
-        stdout_to: Path | None = None,
-    ) -> None:
-        self.command = command
-        self.environ = environ
-        self.failures = failures
-        self.tool = tool
-        self.stdout_to = stdout_to  # a file that gets what the command prints
-
-
 def clean_environ(environ: dict[str, str]) -> dict[str, str]:
     """environ without the PYTHON* variables, which are the job's."""
     return {name: value for name, value in environ.items() if not name.startswith("PYTHON")}
 
 
-def installer_env(settings: Settings) -> dict[str, str]:
-    """The environment for the installer: the standard PIP_* settings, also in uv's spelling."""
-    env = clean_environ(settings.environ)
+def unresolved(environ: dict[str, str]) -> dict[str, str]:
+    """environ without the job's PYTHON* variables and without the raw index settings."""
+    return {name: value for name, value in clean_environ(environ).items() if name not in RESOLVED}
+
+
+def installer_env(settings: Settings, own_index: bool = False) -> dict[str, str]:
+    """The environment for the installers: the resolved index settings, in pip's and uv's
+    spelling. When the requirements files name their own index (own_index), the platform's
+    index URL is not given: a file's --index-url wins, for uv as it does for pip."""
     index = settings.index
-    for pip_name, uv_name in UV_NAMES.items():
-        if env.get(pip_name) and not env.get(uv_name):
-            env[uv_name] = env[pip_name]
-    if index.find_links and not env.get("UV_FIND_LINKS"):
-        env["UV_FIND_LINKS"] = ",".join(index.find_links)
-    env["UV_HTTP_TIMEOUT"] = str(index.timeout)
-    env["UV_CACHE_DIR"] = index.cache_dir
+    env = unresolved(settings.environ)
+    if index.url_setting in ("PIP_INDEX_URL", "UV_INDEX_URL") and not own_index:
+        env["PIP_INDEX_URL"] = env["UV_INDEX_URL"] = index.url
+    pairs = {
+        ("PIP_EXTRA_INDEX_URL", "UV_EXTRA_INDEX_URL"): " ".join(index.extra),
+        ("PIP_FIND_LINKS",): " ".join(index.find_links),
+        ("UV_FIND_LINKS",): ",".join(index.find_links),
+        ("PIP_TRUSTED_HOST", "UV_INSECURE_HOST"): " ".join(index.trusted_hosts),
+        ("PIP_NO_INDEX",): "1" if index.no_index else "",
+        ("PIP_TIMEOUT", "UV_HTTP_TIMEOUT"): str(index.timeout),
+        ("PIP_RETRIES", "UV_HTTP_RETRIES"): "" if index.retries is None else str(index.retries),
+        ("PIP_CERT", "SSL_CERT_FILE"): index.cert or "",
+        ("UV_CACHE_DIR",): index.cache_dir,
+        ("UV_LINK_MODE",): index.link_mode or "",
+    }
+    for names, value in pairs.items():
+        if value:
+            env.update(dict.fromkeys(names, value))
     return {**UV_QUIET, **env}
 
 
@@ -93,7 +108,7 @@ class Commands:
     """The commands of an install: preparing a lock, resolving against the image's environment,
     and installing into env (the image's, or the job environment)."""
 
-    def __init__(self, plan: Plan, settings: Settings, env: Path, cache: dict[str, str], workdir: Path) -> None:
+    def __init__(self, plan: Plan, settings: Settings, env: Path, cache: dict[str, str], directory: Path) -> None:
         self.plan = plan
         self.settings = settings
         self.env = env
@@ -101,19 +116,22 @@ class Commands:
         self.base_python = str(settings.base_env / "bin" / "python")
         self.uv = str(settings.base_env / "bin" / "uv")
         self.no_index = ["--no-index"] if settings.index.no_index else []
-        self.install_env = {**installer_env(settings), **cache}
+        # A requirements file of the bundle that names its own index wins over the platform's (L4.10).
+        files = [directory / arg for flag, arg in zip(plan.args, plan.args[1:], strict=False) if flag == "-r"]
+        self.own_index = plan.kind == "requirements" and any(name_own_index(path, directory) for path in files)
+        self.install_env = {**installer_env(settings, self.own_index), **cache}
         # uv as it checks and exports a lock: the project's own index settings, not the platform's.
         self.locking = {
-            **clean_environ(settings.environ),
+            **unresolved(settings.environ),
             **UV_QUIET,
             "UV_CACHE_DIR": settings.index.cache_dir,
             **cache,
         }
         # Poetry and Pipenv as they check and export a lock.
         self.tooling = {**clean_environ(settings.environ), **TOOL_QUIET}
-        self.exported = workdir / EXPORTED
-        self.constraints = workdir / CONSTRAINTS
-        self.report = workdir / PIP_REPORT
+        self.exported = directory / EXPORTED
+        self.constraints = directory / CONSTRAINTS
+        self.report = directory / PIP_REPORT
         for path in (self.exported, self.constraints, self.report):
             if os.path.lexists(path):  # a tool would write through it, or over the bundle's own file
                 raise LauncherError(
@@ -130,6 +148,26 @@ class Commands:
             return [*self.plan.args, *self.selected]
         return self.plan.args
 
+    def installer(self, command: list[str], tool: str = "uv") -> Step:
+        """A step of resolving or installing, bounded by LAUNCHER_INSTALL_TIMEOUT."""
+        return Step(command, self.install_env, INSTALL_FAILURES, tool, timeout=self.settings.install_timeout)
+
+    def lock_tool(
+        self, command: list[str], environ: dict[str, str], failures: tuple, tool: str, **more: object
+    ) -> Step:
+        """A step of checking or exporting a lock, bounded by LAUNCHER_LOCK_TIMEOUT."""
+        relock = LOCK_TOOLS[self.plan.kind][2]
+        return Step(
+            command,
+            environ,
+            failures,
+            tool,
+            timeout=self.settings.lock_timeout,
+            timeout_setting="LAUNCHER_LOCK_TIMEOUT",
+            timeout_hint=f"an old {tool} lock can take that long to read: run `{relock}` and bundle again",
+            **more,
+        )
+
     def preparing(self) -> list[Step]:
         """For a lock read by a tool: the tool checks the lock against its manifest, then exports
         exactly the locked versions, with their hashes. uv does so offline and without the
@@ -142,23 +180,26 @@ class Commands:
             check = [self.uv, "lock", "--check", "--offline", "--python", self.python]
             export = [self.uv, "export", "--frozen", "--no-emit-project", "--no-default-groups", "--no-editable"]
             export += ["--no-header", "--format", "requirements.txt", "-o", str(self.exported), *self.selected]
-            return [Step(check, self.locking, failures), Step(export, self.locking)]
+            return [
+                self.lock_tool(check, self.locking, failures, "uv"),
+                self.lock_tool(export, self.locking, INSTALL_FAILURES, "uv"),
+            ]
         if kind == "poetry.lock":
             poetry = str(TOOLS / "poetry")
             export = [poetry, "export", "--format", "requirements.txt", "--output", str(self.exported)]
             export += [arg for extra in self.settings.extras for arg in ("--extras", extra)]
             export += [arg for group in self.settings.groups for arg in ("--with", group)]
             return [
-                Step([poetry, "check", "--lock"], self.tooling, failures, tool="poetry"),
-                Step(export, self.tooling, tool="poetry"),
+                self.lock_tool([poetry, "check", "--lock"], self.tooling, failures, "poetry"),
+                self.lock_tool(export, self.tooling, INSTALL_FAILURES, "poetry"),
             ]
         pipenv = str(TOOLS / "pipenv")
         export = [pipenv, "requirements", "--hash"]
         if self.settings.groups:
             export += ["--categories", " ".join(["packages", *self.settings.groups])]
         return [
-            Step([pipenv, "verify"], self.tooling, failures, tool="pipenv"),
-            Step(export, self.tooling, tool="pipenv", stdout_to=self.exported),
+            self.lock_tool([pipenv, "verify"], self.tooling, failures, "pipenv"),
+            self.lock_tool(export, self.tooling, INSTALL_FAILURES, "pipenv", stdout_to=self.exported),
         ]
 
     def pip_resolves(self) -> bool:
@@ -168,16 +209,15 @@ class Commands:
         """The installer resolves the requirements against the image's environment, changing nothing."""
         if self.pip_resolves():
             report = ["install", "--dry-run", "--report", str(self.report), "--no-input"]
-            return Step([self.base_python, "-m", "pip", *report, *self.requirements()], self.install_env, tool="pip")
+            return self.installer([self.base_python, "-m", "pip", *report, *self.requirements()], tool="pip")
         dry_run = [self.uv, "pip", "install", "--dry-run", "--python", self.base_python, *self.no_index]
-        return Step([*dry_run, *self.requirements()], self.install_env)
+        return self.installer([*dry_run, *self.requirements()])
 
     def accepting(self, name: str, version: str, user: str, user_version: str) -> Step:
         """Whether the default library user, at its version, accepts name at version."""
         pins = [f"{name}=={version}", f"{user}=={user_version}"]
-        return Step(
-            [self.uv, "pip", "install", "--dry-run", "--python", self.base_python, *self.no_index, *pins],
-            self.install_env,
+        return self.installer(
+            [self.uv, "pip", "install", "--dry-run", "--python", self.base_python, *self.no_index, *pins]
         )
 
     def installing(self, resolution: Resolution, defaults: dict[str, tuple[str, list[str]]]) -> list[Step]:
@@ -190,17 +230,15 @@ class Commands:
         if self.settings.installer == "uv" or self.plan.kind in LOCKED_BY_UV:
             found = [self.uv_install(requirements)]
         else:
-            found = [
-                Step([self.python, "-m", "pip", "install", "--no-input", *requirements], self.install_env, tool="pip")
-            ]
+            found = [self.installer([self.python, "-m", "pip", "install", "--no-input", *requirements], tool="pip")]
         if self.plan.kind in LOCK_TOOLS and self.plan.args:  # the project itself, when it is built
             found.append(self.uv_install(["--no-deps", *self.plan.args]))
         return found
 
     def uv_install(self, args: list[str]) -> Step:
-        return Step([self.uv, "pip", "install", "--python", self.python, *self.no_index, *args], self.install_env)
+        return self.installer([self.uv, "pip", "install", "--python", self.python, *self.no_index, *args])
 
     def clean(self) -> None:
         for path in (self.exported, self.constraints, self.report):
-            if path.exists():
+            if os.path.lexists(path):
                 path.unlink()

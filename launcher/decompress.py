@@ -1,18 +1,15 @@
-"""Compressed bundle files, decompressed in a thread of their own and verified to their end.
+"""Compressed bundle files, decompressed and verified to their end.
 
 Python's zlib, bz2 and lzma decompressors check each stream's CRC (and, for gzip, its
 length) where the stream ends. This reads every stream of the file to that end (a
 file may hold several, one after another, as `cat a.gz b.gz` and parallel compressors
-make), allows only zeros after the last one, and writes what comes out into a pipe
-that libarchive reads. Large chunks and a thread apart from the one that writes the
-files overlap the two, as tar does with a gzip process; Python's GzipFile, BZ2File and
-LZMAFile read 8 KiB at a time, which keeps the two threads waiting on each other.
+make), allows only zeros after the last one, and hands what comes out to libarchive in
+chunks of a megabyte, in the same thread: no thread or process is started, so that a
+container with a tight process limit extracts as any other.
 """
 
 from __future__ import annotations
 
-import os
-import threading
 from pathlib import Path
 
 TYPE_CHECKING = False  # typing is not imported: every job would pay for it
@@ -20,7 +17,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 CHUNK = 1 << 20
-F_SETPIPE_SZ = 1031  # fcntl.h: a pipe as large as a chunk
 STREAM_START = {"gzip": b"\x1f\x8b", "bzip2": b"BZh", "xz": b"\xfd7zXZ\x00"}
 
 
@@ -89,47 +85,23 @@ def decompressed(source: Path, kind: str) -> Iterator[bytes]:
         raise EOFError("the stream ends early")
 
 
-class Inflater:
-    """Decompresses a bundle file in a thread of its own into a pipe; self.fd is its reading end."""
+class Stream:
+    """A bundle file's decompressed bytes, chunk by chunk, counted against a cap: libarchive reads
+    them from self.chunks; finish() reads what it left to the verified end of the last stream."""
 
     def __init__(self, source: Path, kind: str, limit: int) -> None:
-        self.fd, write_fd = os.pipe()
-        try:
-            import fcntl
+        self.chunks = self.capped(decompressed(source, kind), limit)
 
-            fcntl.fcntl(write_fd, F_SETPIPE_SZ, CHUNK)
-        except OSError:
-            pass  # a smaller pipe is only slower
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self.pump, args=(source, kind, limit, write_fd), daemon=True)
-        self.thread.start()
-
-    def pump(self, source: Path, kind: str, limit: int, fd: int) -> None:
-        try:
-            total = 0
-            for chunk in decompressed(source, kind):
-                total += len(chunk)
-                if total > limit:
-                    raise StreamTooLong(limit)
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view) :]
-        except BrokenPipeError:
-            pass  # the extraction stopped reading: it failed, and says why
-        except Exception as error:
-            self.error = error
-        finally:
-            os.close(fd)
+    @staticmethod
+    def capped(chunks: Iterator[bytes], limit: int) -> Iterator[bytes]:
+        total = 0
+        for chunk in chunks:
+            total += len(chunk)
+            if total > limit:
+                raise StreamTooLong(limit)
+            yield chunk
 
     def finish(self) -> None:
-        """Read what libarchive left (the end-of-archive blocks, padding) and wait for the
-        stream's verified end; a damaged stream is then in self.error."""
-        while os.read(self.fd, CHUNK):
+        """Read what libarchive left (the end-of-archive blocks, padding) to the stream's verified end."""
+        for _ in self.chunks:
             pass
-        self.stop()
-
-    def stop(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-        self.thread.join()

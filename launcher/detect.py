@@ -2,6 +2,7 @@
 
 Every marker file at the top of the working directory is collected first; then the
 precedence below decides, and the plan says what was used, why, and what was not.
+What the files declare is read by manifests.py.
 """
 
 from __future__ import annotations
@@ -11,6 +12,16 @@ import re
 from pathlib import Path
 
 from .errors import EX_CONFIG, LauncherError
+from .log import shown
+from .manifests import (
+    Pyproject,
+    check_declared,
+    normalized,
+    pipfile_categories,
+    pylock_selection,
+    requirements,
+    script_metadata,
+)
 from .settings import NO_INSTALL, REQUIREMENTS_SETTING, Settings
 
 # Detection, first match wins: the files that select each method, named as CONTRACT.md's
@@ -48,15 +59,16 @@ SUPPORTED = (
 )
 # Where requirement files hide when none is at the top (L3.11).
 NESTED_REQUIREMENTS = ("requirements/*.txt", "requirements-*.txt", "requirements_*.txt", "*/requirements.txt")
-PEP723_BLOCK = re.compile(r"(?m)^# /// (?P<type>[a-zA-Z0-9-]+)$\s(?P<content>(^#(| .*)$\s)+)^# ///$")
 
 
 class Plan:
     """How to install a bundle's requirements.
 
-    kind says which installer command: "requirements" (args for `pip install`),
-    "project" (args name the project), "uv.lock" or "pylock" (a lock, installed exactly),
-    or "nothing" (reason says why).
+    kind says which installer command: "requirements" (args for `pip install`: `-r FILE`,
+    or requirements, each starting with a name), "project" (args name the project),
+    "uv.lock", "poetry.lock", "Pipfile.lock" or "pylock" (a lock, installed exactly),
+    or "nothing" (reason says why). directory is where the installer and the lock's
+    tools run: the working directory, or the folder of a lock named by LAUNCHER_REQUIREMENTS.
     """
 
     def __init__(
@@ -67,6 +79,7 @@ class Plan:
         args: list[str] | None = None,
         unused: list[str] | None = None,
         setup_py_shim: Path | None = None,
+        directory: Path | None = None,
     ) -> None:
         self.kind = kind
         self.method = method
@@ -75,6 +88,7 @@ class Plan:
         self.unused = unused or []  # marker files found and not used, for the log and the summary
         # Where a setup.cfg-only project needs a setup.py for PEP 517 front ends to build it.
         self.setup_py_shim = setup_py_shim
+        self.directory = directory
 
     def __repr__(self) -> str:
         return f"Plan({self.kind!r}, {self.method!r}, {self.reason!r}, {self.args!r}, unused={self.unused!r})"
@@ -88,185 +102,126 @@ def plan(workdir: Path, settings: Settings) -> Plan:
     """Decide how to install the bundle's requirements."""
     if settings.requirements == NO_INSTALL:
         return nothing(f"{REQUIREMENTS_SETTING}=none")
-    if settings.requirements is not None:
-        return requested_plan(workdir, settings.requirements, settings)
-    return detected_plan(workdir, settings)
-
-
-# --- Reading manifests ----------------------------------------------------------------
-
-
-def load_toml(text: str) -> dict[str, object]:
-    """Parse TOML; a ValueError (tomllib.TOMLDecodeError) says where it is invalid."""
-    import tomllib
-
-    return tomllib.loads(text)
-
-
-def read_pyproject(path: Path) -> dict[str, object]:
-    try:
-        return load_toml(path.read_text(encoding="utf-8"))
-    except ValueError as error:  # not TOML, or not UTF-8
-        raise LauncherError(EX_CONFIG, f"{path.name} is not valid TOML ({error}); fix it") from error
-
-
-def normalized(name: str) -> str:
-    """A name of an extra or a group as PEP 685 and PEP 735 compare them."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def tool_table(pyproject: dict[str, object], name: str) -> dict[str, object]:
-    tool = pyproject.get("tool")
-    table = tool.get(name) if isinstance(tool, dict) else None
-    return table if isinstance(table, dict) else {}
-
-
-def declares_project(pyproject: dict[str, object]) -> bool:
-    """Whether pyproject.toml declares a project at all (and is not only the settings of tools)."""
-    return "build-system" in pyproject or "project" in pyproject or bool(tool_table(pyproject, "poetry"))
-
-
-def is_application(pyproject: dict[str, object], setup_script: bool) -> bool:
-    """Whether the project is meant to run, not to be built: no [build-system] (nor a setup.py or
-    setup.cfg beside it, which setuptools would build), or its tool says so."""
-    return (
-        ("build-system" not in pyproject and not setup_script)
-        or tool_table(pyproject, "uv").get("package") is False
-        or tool_table(pyproject, "poetry").get("package-mode") is False
-    )
-
-
-def group_requirements(groups: dict[str, object], name: str, seen: tuple[str, ...] = ()) -> list[str]:
-    """The requirements of a PEP 735 dependency group, its included groups resolved."""
-    table = {normalized(key): value for key, value in groups.items()}
-    key = normalized(name)
-    if key not in table:
-        declared = ", ".join(sorted(groups)) or "none"
-        raise LauncherError(
-            EX_CONFIG,
-            f"LAUNCHER_GROUPS names {name!r}, which pyproject.toml does not declare (it declares: {declared})",
-        )
-    if key in seen:
-        raise LauncherError(EX_CONFIG, f"pyproject.toml: dependency group {name!r} includes itself")
-    found: list[str] = []
-    for item in table[key] if isinstance(table[key], list) else []:
-        if isinstance(item, str):
-            found.append(item)
-        elif isinstance(item, dict) and isinstance(item.get("include-group"), str):
-            found += group_requirements(groups, item["include-group"], (*seen, key))
+    found = requested_plan(workdir, settings.requirements, settings) if settings.requirements else None
+    found = found or detected_plan(workdir, settings)
+    if found.directory is None:
+        found.directory = workdir
     return found
 
 
-def declared_dependencies(pyproject: dict[str, object], settings: Settings) -> list[str]:
-    """What an application's pyproject.toml asks for: [project] dependencies, the extras and
-    the dependency groups that the settings name. Read as written, never by building."""
-    project = pyproject.get("project")
-    if not isinstance(project, dict):
-        raise LauncherError(
-            EX_CONFIG,
-            "pyproject.toml has no [build-system] and no [project] table, so nothing says what to install; "
-            "add [project] dependencies, or a lock",
-        )
-    if "dependencies" in project.get("dynamic", []):
-        raise LauncherError(
-            EX_CONFIG,
-            "pyproject.toml declares its dependencies dynamic but no [build-system] to compute them; "
-            "add a [build-system] table, or list the dependencies",
-        )
-    found = list(project.get("dependencies", []))
-    optional = {normalized(key): value for key, value in project.get("optional-dependencies", {}).items()}
-    for extra in settings.extras:
-        if normalized(extra) not in optional:
-            declared = ", ".join(sorted(project.get("optional-dependencies", {}))) or "none"
-            raise LauncherError(
-                EX_CONFIG,
-                f"LAUNCHER_EXTRAS names {extra!r}, which pyproject.toml does not declare (it declares: {declared})",
-            )
-        found += optional[normalized(extra)]
-    groups = pyproject.get("dependency-groups", {})
-    for group in settings.groups:
-        found += group_requirements(groups if isinstance(groups, dict) else {}, group)
-    return found
+def setup_script_in(directory: Path) -> bool:
+    return any((directory / other).is_file() for other in ("setup.py", "setup.cfg"))
 
 
-def inline_metadata(script: Path) -> dict[str, object] | None:
-    """The PEP 723 `script` table of a .py file, or None when it has none."""
-    try:
-        text = script.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-    blocks = [match for match in PEP723_BLOCK.finditer(text) if match.group("type") == "script"]
-    if not blocks:
-        return None
-    if len(blocks) > 1:
-        raise LauncherError(EX_CONFIG, f"{script.name}: more than one '# /// script' block; keep one")
-    content = "".join(
-        line[2:] if line.startswith("# ") else line[1:] for line in blocks[0].group("content").splitlines(keepends=True)
-    )
-    try:
-        return load_toml(content)
-    except ValueError as error:
-        raise LauncherError(
-            EX_CONFIG, f"{script.name}: the '# /// script' block is not valid TOML ({error})"
-        ) from error
+def named(directory: Path, name: str, workdir: Path) -> str:
+    """name in directory, as the bundle names it (for messages)."""
+    return str((directory / name).relative_to(workdir)) if directory != workdir else name
 
 
 # --- Plans, one per method ------------------------------------------------------------
 
 
 def script_plan(script: Path, reason: str) -> Plan:
-    metadata = inline_metadata(script)
+    metadata = script_metadata(script)
     if metadata is None:
-        raise LauncherError(EX_CONFIG, f"{script.name} has no '# /// script' block (PEP 723)")
-    dependencies = metadata.get("dependencies", [])
-    if not isinstance(dependencies, list) or not all(isinstance(d, str) for d in dependencies):
-        raise LauncherError(
-            EX_CONFIG, f"{script.name}: 'dependencies' in the '# /// script' block must be a list of strings"
-        )
+        raise LauncherError(EX_CONFIG, f"{shown(script.name)} has no '# /// script' block (PEP 723)")
+    dependencies = requirements(
+        metadata.get("dependencies", []), f"{script.name}: 'dependencies' of its '# /// script' block"
+    )
     if not dependencies:
-        return nothing(f"{script.name} declares no dependencies in its inline metadata")
-    return Plan("requirements", f"inline script metadata of {script.name}", reason, list(dependencies))
+        return nothing(f"{shown(script.name)} declares no dependencies in its inline metadata")
+    return Plan("requirements", f"inline script metadata of {shown(script.name)}", reason, list(dependencies))
+
+
+def application_dependencies(pyproject: Pyproject, settings: Settings) -> list[str]:
+    """What an application's pyproject.toml asks for: [project] dependencies, the extras and
+    the dependency groups that the settings name. Read as written, never by building."""
+    if not pyproject.has_project:
+        raise LauncherError(
+            EX_CONFIG,
+            "pyproject.toml has no [build-system] and no [project] table, so nothing says what to install; "
+            "add [project] dependencies, or a lock",
+        )
+    if "dependencies" in pyproject.dynamic():
+        raise LauncherError(
+            EX_CONFIG,
+            "pyproject.toml declares its dependencies dynamic but no [build-system] to compute them; "
+            "add a [build-system] table, or list the dependencies",
+        )
+    found = pyproject.dependencies()
+    optional = pyproject.optional()
+    check_declared("LAUNCHER_EXTRAS", settings.extras, set(optional), pyproject.where)
+    by_name = {normalized(name): items for name, items in optional.items()}
+    for extra in settings.extras:
+        found += by_name[normalized(extra)]
+    for group in settings.groups:
+        found += pyproject.group(group)
+    return found
 
 
 def project_plan(directory: Path, target: str, name: str, reason: str, settings: Settings) -> Plan:
     """Install the project in directory (given to the installer as target), declared by the file name;
     or, for an application, only what its pyproject.toml declares."""
-    where = "" if target == "." else f" at {target}"
+    where = "" if target == "." else f" at {shown(target)}"
     pyproject_path = directory / "pyproject.toml"
-    pyproject = read_pyproject(pyproject_path) if pyproject_path.is_file() else None
-    setup_script = any((directory / other).is_file() for other in ("setup.py", "setup.cfg"))
-    if name == "pyproject.toml" and pyproject is not None and is_application(pyproject, setup_script):
-        dependencies = declared_dependencies(pyproject, settings)
+    pyproject = Pyproject.read(pyproject_path) if os.path.lexists(pyproject_path) else None
+    if name == "pyproject.toml" and pyproject is not None and pyproject.is_application(setup_script_in(directory)):
+        dependencies = application_dependencies(pyproject, settings)
         method = f"dependencies of the application in pyproject.toml{where}"
         if not dependencies:
             return nothing(f"pyproject.toml{where} declares no dependencies")
         return Plan("requirements", method, f"{reason}; an application, not built", dependencies)
     declared_elsewhere = any(os.path.lexists(directory / other) for other in ("pyproject.toml", "setup.py"))
     shim = directory / "setup.py" if name == "setup.cfg" and not declared_elsewhere else None
+    if pyproject is not None:
+        check_declared("LAUNCHER_EXTRAS", settings.extras, pyproject.extras(), pyproject.where)
     extras = f"[{','.join(settings.extras)}]" if settings.extras else ""
-    table = pyproject.get("dependency-groups") if pyproject else None
-    groups = [
-        requirement
-        for group in settings.groups
-        for requirement in group_requirements(table if isinstance(table, dict) else {}, group)
-    ]
+    groups = [item for group in settings.groups for item in (pyproject or Pyproject({})).group(group)]
     return Plan("project", f"project ({name}){where}", reason, [target + extras, *groups], setup_py_shim=shim)
 
 
-def lock_plan(directory: Path, lock: str, reason: str, unused: list[str]) -> Plan:
-    if lock in LOCKS:
-        manifest = directory / LOCKS[lock]
+def check_lock_selection(directory: Path, lock: str, settings: Settings) -> None:
+    """The extras and groups the settings name must be ones the lock's project declares."""
+    if not (settings.extras or settings.groups):
+        return
+    if lock == "Pipfile.lock":
+        if settings.extras:
+            raise LauncherError(
+                EX_CONFIG,
+                "LAUNCHER_EXTRAS is set, but a Pipfile has no extras; name its categories with LAUNCHER_GROUPS",
+            )
+        check_declared("LAUNCHER_GROUPS", settings.groups, pipfile_categories(directory / "Pipfile"), "Pipfile")
+    elif lock in LOCKS:
+        pyproject = Pyproject.read(directory / "pyproject.toml")
+        check_declared("LAUNCHER_EXTRAS", settings.extras, pyproject.extras(), pyproject.where)
+        check_declared("LAUNCHER_GROUPS", settings.groups, pyproject.group_names(), pyproject.where)
+    else:
+        extras, groups = pylock_selection(directory / lock, lock)
+        check_declared("LAUNCHER_EXTRAS", settings.extras, extras, lock)
+        check_declared("LAUNCHER_GROUPS", settings.groups, groups, lock)
+
+
+def lock_plan(directory: Path, lock: str, reason: str, unused: list[str], settings: Settings) -> Plan:
+    name = os.path.basename(lock)
+    if not (directory / name).is_file():
+        raise LauncherError(EX_CONFIG, f"{shown(lock)} is not a file; a lock must be one")
+    if name in LOCKS:
+        manifest = directory / LOCKS[name]
         if not manifest.is_file():
             raise LauncherError(
-                EX_CONFIG, f"found {lock} without the {manifest.name} it locks; bundle both, or leave the lock out"
+                EX_CONFIG, f"found {name} without the {manifest.name} it locks; bundle both, or leave the lock out"
             )
-        project = []
-        if manifest.name == "pyproject.toml":
-            setup_script = any((directory / other).is_file() for other in ("setup.py", "setup.cfg"))
-            # The lock installs the dependencies; a project that is built is installed on top, as uv sync does.
-            project = [] if is_application(read_pyproject(manifest), setup_script) else ["."]
-        return Plan(lock, f"{lock} (the locked versions)", reason, project, unused=unused)
-    return Plan("pylock", f"{lock} (the locked versions)", reason, ["-r", lock], unused=unused)
+    check_lock_selection(directory, name, settings)
+    if name not in LOCKS:
+        return Plan(
+            "pylock", f"{shown(lock)} (the locked versions)", reason, ["-r", name], unused=unused, directory=directory
+        )
+    project = []
+    if LOCKS[name] == "pyproject.toml" and not Pyproject.read(directory / "pyproject.toml").is_application(
+        setup_script_in(directory)
+    ):
+        project = ["."]  # the lock installs the dependencies; a project that is built goes on top, as uv sync does
+    return Plan(name, f"{shown(lock)} (the locked versions)", reason, project, unused=unused, directory=directory)
 
 
 def requested_plan(workdir: Path, setting: str, settings: Settings) -> Plan:
@@ -276,18 +231,18 @@ def requested_plan(workdir: Path, setting: str, settings: Settings) -> Plan:
     real = os.path.realpath(path)
     if not (real == root or real.startswith(root + os.sep)):
         raise LauncherError(
-            EX_CONFIG, f"{REQUIREMENTS_SETTING}={setting} leads outside the bundle; name a file inside it"
+            EX_CONFIG, f"{REQUIREMENTS_SETTING}={shown(setting)} leads outside the bundle; name a file inside it"
         )
     if not path.is_file():
-        raise LauncherError(EX_CONFIG, f"{REQUIREMENTS_SETTING}={setting}: no such file in the bundle")
+        raise LauncherError(EX_CONFIG, f"{REQUIREMENTS_SETTING}={shown(setting)}: no such file in the bundle")
     reason = f"named by {REQUIREMENTS_SETTING}"
     if path.suffix == ".py":
         return script_plan(path, reason)
     if path.name in LOCKS or PYLOCK.fullmatch(path.name):
-        return lock_plan(path.parent, path.name if path.name in LOCKS else setting, reason, [])
+        return lock_plan(path.parent, setting, reason, [], settings)
     if path.name in PROJECT_FILES:
         return project_plan(path.parent, str(path.parent), path.name, reason, settings)
-    return Plan("requirements", setting, reason, ["-r", setting])
+    return Plan("requirements", shown(setting), reason, ["-r", setting])
 
 
 def detected_plan(workdir: Path, settings: Settings) -> Plan:
@@ -306,13 +261,13 @@ def detected_plan(workdir: Path, settings: Settings) -> Plan:
     if locks:
         unused = [name for name in manifests if name != LOCKS.get(locks[0])]
         note = f"; not used: {', '.join(unused)} (a lock wins)" if unused else ""
-        return lock_plan(workdir, locks[0], f"found {locks[0]}{note}", unused)
+        return lock_plan(workdir, locks[0], f"found {locks[0]}{note}", unused, settings)
     ignored_locks = " (LAUNCHER_IGNORE_LOCK is set)" if settings.ignore_lock and present & LOCKS.keys() else ""
     if REQUIREMENTS_TXT in present:
         unused = [name for name in manifests if name != REQUIREMENTS_TXT]
         note = f"; not used: {', '.join(unused)} (requirements.txt wins){ignored_locks}" if unused else ""
         return Plan("requirements", REQUIREMENTS_TXT, f"found {REQUIREMENTS_TXT}{note}", ["-r", REQUIREMENTS_TXT])
-    if "pyproject.toml" in present and not declares_project(read_pyproject(workdir / "pyproject.toml")):
+    if "pyproject.toml" in present and not Pyproject.read(workdir / "pyproject.toml").declares_project():
         present.discard("pyproject.toml")  # only the settings of tools (ruff, black, pytest)
     for name in PROJECT_FILES:
         if name in present:
@@ -321,14 +276,14 @@ def detected_plan(workdir: Path, settings: Settings) -> Plan:
             found = project_plan(workdir, ".", name, f"found {name}{note}", settings)
             found.unused = unused
             return found
-    scripts = sorted(p for p in workdir.glob("*.py") if p.is_file() and inline_metadata(p) is not None)
+    scripts = sorted(path for path in workdir.glob("*.py") if script_metadata(path) is not None)
     if len(scripts) > 1:
-        names = ", ".join(p.name for p in scripts)
+        names = ", ".join(shown(path.name) for path in scripts[:5]) + (", ..." if len(scripts) > 5 else "")
         raise LauncherError(
             EX_CONFIG, f"several scripts carry inline metadata ({names}); name one with {REQUIREMENTS_SETTING}=FILE"
         )
     if scripts:
-        return script_plan(scripts[0], f"found inline script metadata in {scripts[0].name}")
+        return script_plan(scripts[0], f"found inline script metadata in {shown(scripts[0].name)}")
     if "Pipfile" in present:
         raise LauncherError(
             EX_CONFIG, "found Pipfile without Pipfile.lock; run `pipenv lock` and bundle the lock with it"
@@ -337,10 +292,16 @@ def detected_plan(workdir: Path, settings: Settings) -> Plan:
     if unsupported:
         found = ", ".join(f"{name} ({UNSUPPORTED_FILES[name]})" for name in unsupported)
         raise LauncherError(EX_CONFIG, f"found {found}, which is not supported; declare requirements with {SUPPORTED}")
+    return nothing_found(workdir)
+
+
+def nothing_found(workdir: Path) -> Plan:
+    """No requirements at the top: name the files below it that look like some (L3.11)."""
     nested = sorted({str(p.relative_to(workdir)) for pattern in NESTED_REQUIREMENTS for p in workdir.glob(pattern)})
     if nested:
+        found = ", ".join(shown(name) for name in nested[:5]) + (", ..." if len(nested) > 5 else "")
         return nothing(
-            f"no requirements file at the top of the bundle; found {', '.join(nested[:5])}: "
+            f"no requirements file at the top of the bundle; found {found}: "
             f"name one with {REQUIREMENTS_SETTING}=FILE to install it"
         )
     return nothing("no requirements file found")

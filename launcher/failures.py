@@ -27,6 +27,12 @@ INSTALL_FAILURES = (
         "than those locked",
     ),
     (
+        r"Resource temporarily unavailable|[Ff]ailed to spawn|can't start new thread|Cannot allocate memory",
+        EX_INSTALL,
+        "the installer could not start its processes or threads: the container's limits (--pids-limit, "
+        "--memory) leave it too little room; raise them",
+    ),
+    (
         r"No space left on device",
         EX_CANTCREATE,
         "the disk filled up (the installer's cache and builds are in /tmp); give the job more space",
@@ -74,6 +80,9 @@ FETCH_FAILED = re.compile(r"Failed to fetch:? `?(https?://[^\s`'\"]+)")
 CONNECTION_POOL = re.compile(r"HTTPS?ConnectionPool\(host='([^']+)', port=(\d+)\)")
 LOOKING_IN = re.compile(r"^Looking in indexes: (.+)$", re.MULTILINE)
 HIDDEN = "****"  # what credentials become in output, as uv and pip hide them too
+# The user information (`user:password@`) and the query (`?token=...`) of a URL in a line of output.
+URL_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#@`'\"]+@")
+URL_QUERY = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s?#`'\"]*\?)[^\s#`'\"]+")
 
 
 def lock_check_failures(lock: str, manifest: str, check: str, relock: str) -> tuple:
@@ -136,12 +145,16 @@ def indexes_in_use(text: str, settings: Settings) -> str:
     looked = LOOKING_IN.findall(text)  # pip
     if looked:
         return ", ".join(shown_url(url.strip()) for url in looked[-1].split(","))
-    extra = " (or the extra indexes of PIP_EXTRA_INDEX_URL)" if settings.environ.get("PIP_EXTRA_INDEX_URL") else ""
+    extra = " (or the extra indexes of PIP_EXTRA_INDEX_URL)" if settings.index.extra else ""
     return settings.index.describe() + extra
 
 
 def scrub(line: str, secrets: tuple[str, ...]) -> str:
-    """line with any credential of the index URLs replaced by ****."""
+    """line with every credential hidden: the user information and the query of every URL in it,
+    whatever their length, and each secret the environment holds (longest first)."""
+    if "://" in line:
+        line = URL_USERINFO.sub(rf"\1{HIDDEN}@", line)
+        line = URL_QUERY.sub(rf"\1{HIDDEN}", line)
     for secret in secrets:
         line = line.replace(secret, HIDDEN)
     return line

@@ -7,36 +7,42 @@ none of the job's PYTHON* variables (they are the job's, not the installer's).
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import sys
-import threading
 import time
 from pathlib import Path
 
-from .commands import LOCKED_BY_UV, Commands, Step, clean_environ
+from .commands import LOCKED_BY_UV, Commands, clean_environ
 from .defaults import Resolution, dependents, describe, required_of
 from .defaults import installed as installed_in
 from .detect import Plan
-from .errors import EX_CANTCREATE, EX_INSTALL, LauncherError
-from .failures import explain_failure, scrub, status
-from .log import Log, say
+from .errors import EX_CANTCREATE, EX_CONFIG, LauncherError
+from .failures import INSTALL_FAILURES, LOOKING_IN, explain_failure, status
+from .log import Log, printable, say, shown
 from .settings import Settings
+from .steps import Step, TimedOut, run_step
 
 INSTALL_TAIL_LINES = 15
+# How the installers say that a project has no extra of the name asked for.
+MISSING_EXTRA = re.compile(r"does not have an extra named `([^`]+)`|does not provide the extra '([^']+)'")
 SHIM = "from setuptools import setup\n\nsetup()\n"
 
 
-def install(plan: Plan, settings: Settings, log: Log, workdir: Path) -> Path:
-    """Install the plan's requirements from workdir; returns the environment the job runs in."""
+def install(plan: Plan, settings: Settings, log: Log) -> Path:
+    """Install the plan's requirements (in its directory); returns the environment the job runs in."""
     env = target_env(settings, log)
     if plan.setup_py_shim:
         log.step("setup.cfg without setup.py or pyproject.toml: adding setup.py with `setup()` so that it builds")
         write_new_file(plan.setup_py_shim, SHIM)
     installer = "uv" if plan.kind in LOCKED_BY_UV else settings.installer
-    run = Runner(plan, settings, log, workdir)
-    commands = Commands(plan, settings, env, cache_settings(settings, env, log), workdir)
+    directory = plan.directory or settings.workdir
+    run = Runner(plan, settings, log, directory)
+    commands = Commands(plan, settings, env, cache_settings(settings, env, log), directory)
+    if commands.own_index and settings.index.url_setting != "the default index":
+        note = f"{plan.method} names its own package index (--index-url), used instead of {settings.index.url_setting}"
+        log.step(note)
+        say(note)
     started = time.monotonic()
     try:
         for step in commands.preparing():
@@ -45,8 +51,10 @@ def install(plan: Plan, settings: Settings, log: Log, workdir: Path) -> Path:
         _, out, err = run(commands.resolving())
         if commands.pip_resolves():
             resolution = Resolution.from_pip(commands.report.read_text(), defaults)
+            warn_of_merged_indexes(out + err, log)
         else:
             resolution = Resolution.from_uv(out + err)
+        check_extras(out + err, settings)
         report_replaced(resolution, defaults, run, commands, log)
         installed = 0
         for step in commands.installing(resolution, defaults):
@@ -63,22 +71,25 @@ def install(plan: Plan, settings: Settings, log: Log, workdir: Path) -> Path:
 class Runner:
     """Runs the steps of one install; a step that fails stops it, with one line that says why."""
 
-    def __init__(self, plan: Plan, settings: Settings, log: Log, workdir: Path) -> None:
+    def __init__(self, plan: Plan, settings: Settings, log: Log, directory: Path) -> None:
         self.plan = plan
         self.settings = settings
         self.log = log
-        self.workdir = workdir
+        self.directory = directory
 
     def __call__(self, step: Step, check: bool = True) -> tuple[int, str, str]:
         """Run step; its exit code, its stdout and its stderr."""
-        code, out, err = run_step(step, self.log, self.workdir, self.settings.index.secrets)
+        where = f"; full output in {self.log.path}" if self.log.file else ""
+        try:
+            code, out, err = run_step(step, self.log, self.directory, self.settings.index.secrets)
+        except TimedOut as error:
+            raise LauncherError(error.code, f"installing {self.plan.method} failed: {error}{where}") from None
         if step.stdout_to is not None and code == 0:
             step.stdout_to.write_text("".join(f"{line}\n" for line in out))
         if code != 0 and check:
             for line in (err or out)[-INSTALL_TAIL_LINES:]:
-                print(line, file=sys.stderr)
-            where = f"; full output in {self.log.path}" if self.log.file else ""
-            exit_code, hint = explain_failure(err + out, self.settings, step.failures)
+                print(printable(f"{step.tool}| {line}"), file=sys.stderr)
+            exit_code, hint = explain_failure(err + out, self.settings, step.failures or INSTALL_FAILURES)
             failed = f"installing {self.plan.method} failed ({step.tool} {status(code)})"
             raise LauncherError(exit_code, f"{failed}: {hint}{where}")
         return code, "\n".join(out), "\n".join(err)
@@ -99,40 +110,6 @@ def report_replaced(
         line = describe(name, old, new, users, broken)
         log.step(line)
         say(line)
-
-
-def run_step(step: Step, log: Log, workdir: Path, secrets: tuple[str, ...]) -> tuple[int, list[str], list[str]]:
-    """Run one command, every line of its output into the log; its exit code and output."""
-    import subprocess
-
-    log.step(f"run: {' '.join(step.command)}")
-    started = time.monotonic()
-    out: list[str] = []
-    err: list[str] = []
-    try:
-        process = subprocess.Popen(
-            step.command,
-            cwd=workdir,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=step.environ,
-            text=True,
-            errors="replace",
-        )
-    except OSError as error:
-        raise LauncherError(EX_INSTALL, f"cannot start {step.command[0]} ({error.strerror})") from error
-    assert process.stdout is not None and process.stderr is not None
-    readers = [
-        threading.Thread(target=pump, args=(process.stdout, "stdout", log, out, secrets)),
-        threading.Thread(target=pump, args=(process.stderr, "stderr", log, err, secrets)),
-    ]
-    for reader in readers:
-        reader.start()
-    code = process.wait()
-    for reader in readers:
-        reader.join()
-    log.step(f"exit {code} after {time.monotonic() - started:.2f} s")
-    return code, out, err
 
 
 def write_new_file(path: Path, text: str) -> None:
@@ -193,7 +170,7 @@ def cache_settings(settings: Settings, env: Path, log: Log) -> dict[str, str]:
     if problem:
         say(f"the cache {cache} cannot be used by uid {os.getuid()} ({problem}); installing without a cache")
         return {"UV_NO_CACHE": "1", "PIP_NO_CACHE_DIR": "1"}
-    if "UV_LINK_MODE" not in settings.environ and os.stat(cache).st_dev != os.stat(env).st_dev:
+    if settings.index.link_mode is None and os.stat(cache).st_dev != os.stat(env).st_dev:
         log.step(f"the cache {cache} is on another filesystem than {env}: uv copies from it (UV_LINK_MODE=copy)")
         return {"UV_LINK_MODE": "copy"}
     return {}
@@ -209,8 +186,27 @@ def count_installed(installer: str, lines: list[str]) -> int:
     return 0
 
 
-def pump(stream: io.TextIOWrapper, label: str, log: Log, lines: list[str], secrets: tuple[str, ...]) -> None:
-    for line in stream:
-        line = scrub(line, secrets)
-        log.write(f"{label}| {line}")
-        lines.append(line.rstrip("\n"))
+def warn_of_merged_indexes(output: str, log: Log) -> None:
+    """pip takes each package from whichever index has its highest version: with more than one
+    index, a public package can stand in for a private one of the same name (L4.10)."""
+    looked = LOOKING_IN.findall(output)
+    if looked and "," in looked[-1]:
+        line = (
+            "pip takes each package from whichever of several indexes has its highest version, so a package on "
+            "one can stand in for another of the same name; uv (LAUNCHER_INSTALLER=uv) takes it from the first "
+            "index that has it"
+        )
+        log.step(line)
+        say(line)
+
+
+def check_extras(output: str, settings: Settings) -> None:
+    """An extra of LAUNCHER_EXTRAS that the project does not declare (only a build can tell,
+    and the installers only warn): exit 78, as for the extras a manifest lists (L3.10)."""
+    missing = MISSING_EXTRA.search(output)
+    if missing:
+        raise LauncherError(
+            EX_CONFIG,
+            f"LAUNCHER_EXTRAS names {shown(missing.group(1) or missing.group(2))}, which the project does not declare "
+            f"(the installer says: {missing.group(0).strip()})",
+        )

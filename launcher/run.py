@@ -23,6 +23,12 @@ if TYPE_CHECKING:
 
 # The init that reaps orphans and forwards signals, as the image's entrypoint runs it.
 TINI = "/usr/bin/tini"
+# rt_sigaction and rt_sigprocmask, by machine (the images' platforms).
+SYSCALLS = {"x86_64": (13, 14), "aarch64": (134, 135)}
+SIGNAL_COUNT = 64
+SIGSET_SIZE = 8  # the kernel's sigset_t: 64 signals
+KERNEL_SIGACTION_SIZE = 32  # handler, flags, restorer, mask
+SIG_SETMASK = 2
 
 
 def ensure_init(environ: dict[str, str]) -> None:
@@ -49,7 +55,24 @@ def job_environment(settings: Settings, env: Path) -> dict[str, str]:
 
 def reset_signals() -> None:
     """Give every signal its default action and unblock all: Python ignores SIGPIPE and
-    SIGXFSZ, and an ignored signal stays ignored across exec."""
+    SIGXFSZ, an engine may start the container with others ignored (Debian's dockerd 20.10
+    ignores 32), and an ignored signal stays ignored across exec.
+
+    The system calls do it for every signal; Python's signal module refuses 32 and 33, which
+    the C library keeps for itself. Where the calls' numbers are not known, the module does
+    what it can."""
+    numbers = SYSCALLS.get(os.uname().machine)
+    if numbers is not None:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        action = ctypes.create_string_buffer(KERNEL_SIGACTION_SIZE)  # all zero: SIG_DFL, no flags, empty mask
+        sigaction, sigprocmask = numbers
+        for number in range(1, SIGNAL_COUNT + 1):
+            if number not in (signal.SIGKILL, signal.SIGSTOP):
+                libc.syscall(sigaction, number, action, None, SIGSET_SIZE)
+        libc.syscall(sigprocmask, SIG_SETMASK, action, None, SIGSET_SIZE)
+        return
     for number in signal.valid_signals():
         if number in (signal.SIGKILL, signal.SIGSTOP):
             continue

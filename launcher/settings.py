@@ -30,6 +30,8 @@ DEFAULTS = {
     "LAUNCHER_INSTALLER": "uv",  # uv or pip
     "LAUNCHER_MAX_BYTES": "1g",  # cap on what the bundle writes
     "LAUNCHER_MAX_MEMBERS": "100000",  # cap on the bundle's members
+    "LAUNCHER_LOCK_TIMEOUT": "300",  # seconds a lock's tool may take to check or export it
+    "LAUNCHER_INSTALL_TIMEOUT": "3600",  # seconds an installer may take to resolve, or to install
     "VIRTUAL_ENV": "/opt/venv",  # the image's environment
 }
 REQUIREMENTS_SETTING = "LAUNCHER_REQUIREMENTS"  # a file in the bundle to install from, or `none`
@@ -85,30 +87,50 @@ URL_FORM = (
 # pip's reading of a yes/no setting (PIP_NO_INDEX).
 TRUE_WORDS = frozenset({"1", "y", "yes", "t", "true", "on"})
 FALSE_WORDS = frozenset({"0", "n", "no", "f", "false", "off"})
-# Secrets shorter than this are not searched for in an installer's output.
+# Secrets shorter than this are not searched for in an installer's output on their own
+# (every URL's user information and query are hidden there whatever their length).
 SHORTEST_SECRET = 4
+# Variables whose values are credentials, whatever tool reads them.
+SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|_AUTH\b|API_KEY", re.IGNORECASE)
+# The bounds of the installers' numeric settings: an hour per request, a hundred retries.
+MAX_TIMEOUT = 3600
+MAX_RETRIES = 100
+MAX_STEP_SECONDS = 7 * 24 * 3600
+LINK_MODES = ("clone", "copy", "hardlink", "symlink")  # uv's UV_LINK_MODE
+HOST = re.compile(r"[A-Za-z0-9.-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 
 
 class Index:
-    """Where the installer looks for packages: the PIP_* settings (and uv's own) as the launcher reads them."""
+    """Where the installer looks for packages and how it fetches them: each PIP_* setting and its
+    uv spelling resolved to one checked value, which both installers are given."""
 
     def __init__(
         self,
         url: str,
         url_setting: str,
+        extra: tuple[str, ...],
         find_links: tuple[str, ...],
+        trusted_hosts: tuple[str, ...],
         no_index: bool,
         timeout: int,
+        retries: int | None,
         cache_dir: str,
+        cert: str | None,
+        link_mode: str | None,
         secrets: tuple[str, ...],
     ) -> None:
         self.url = url  # the package index, as given (uv's UV_INDEX_URL wins over PIP_INDEX_URL)
         self.url_setting = url_setting  # which setting named it, for messages
+        self.extra = extra  # further indexes
         self.find_links = find_links
+        self.trusted_hosts = trusted_hosts
         self.no_index = no_index
-        self.timeout = timeout  # seconds per request, for uv (whole seconds)
-        self.cache_dir = cache_dir
-        self.secrets = secrets  # credentials found in the index URLs, never to be printed
+        self.timeout = timeout  # seconds per request (whole seconds, as uv takes them)
+        self.retries = retries  # None: the installer's own
+        self.cache_dir = cache_dir  # uv's cache
+        self.cert = cert  # the CA bundle, None: the installer's own
+        self.link_mode = link_mode  # uv's UV_LINK_MODE when given
+        self.secrets = secrets  # every credential the environment holds, never to be printed
 
     def describe(self) -> str:
         """The index in use, for messages, without any credentials."""
@@ -136,6 +158,8 @@ class Settings:
         extras: tuple[str, ...] = (),
         groups: tuple[str, ...] = (),
         ignore_lock: bool = False,
+        lock_timeout: float = 300,
+        install_timeout: float = 3600,
     ) -> None:
         self.environ = environ  # the environment as the launcher was given it; the job gets it unchanged
         self.code = code
@@ -151,6 +175,8 @@ class Settings:
         self.extras = extras
         self.groups = groups
         self.ignore_lock = ignore_lock
+        self.lock_timeout = lock_timeout  # seconds
+        self.install_timeout = install_timeout
 
 
 def original_environment() -> dict[str, str]:
@@ -196,6 +222,8 @@ def read(environ: dict[str, str]) -> Settings:
         extras=names(environ, "LAUNCHER_EXTRAS"),
         groups=names(environ, "LAUNCHER_GROUPS"),
         ignore_lock=flag(environ, "LAUNCHER_IGNORE_LOCK"),
+        lock_timeout=time_limit(environ, "LAUNCHER_LOCK_TIMEOUT"),
+        install_timeout=time_limit(environ, "LAUNCHER_INSTALL_TIMEOUT"),
     )
 
 
@@ -245,6 +273,11 @@ def count(environ: dict[str, str], name: str) -> int:
     return int(value)
 
 
+def time_limit(environ: dict[str, str], name: str) -> float:
+    """A time limit in seconds, from 1 s to a week."""
+    return bounded({name: setting(environ, name)}, name, False, 1, MAX_STEP_SECONDS, "seconds")  # type: ignore[return-value]
+
+
 def names(environ: dict[str, str], name: str) -> tuple[str, ...]:
     """A comma-separated list of names of extras or dependency groups."""
     items = tuple(item.strip() for item in (value_of(environ, name) or "").split(",") if item.strip())
@@ -261,19 +294,6 @@ def flag(environ: dict[str, str], name: str) -> bool:
     if value.lower() in TRUE_WORDS:
         return True
     raise invalid(name, value, "give 1, true, yes or on (or 0, false, no, off)")
-
-
-def seconds(environ: dict[str, str], name: str, whole: bool = False) -> float | None:
-    value = value_of(environ, name)
-    if value is None:
-        return None
-    try:
-        number = float(value) if not whole else int(value)
-    except ValueError:
-        number = math.nan
-    if not number > 0 or math.isinf(number):
-        raise invalid(name, value, f"give a {'whole ' if whole else ''}number of seconds, more than 0")
-    return number
 
 
 def requirements_file(environ: dict[str, str]) -> str | None:
@@ -299,13 +319,52 @@ def url(name: str, value: str) -> str:
         parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
     except ValueError:
         parts = None
-    if parts is None or parts.scheme not in URL_SCHEMES or (parts.scheme != "file" and not parts.hostname):
+    if (
+        parts is None
+        or parts.scheme not in URL_SCHEMES
+        or (parts.scheme != "file" and not parts.hostname)
+        or not value.isprintable()
+    ):
         raise invalid(f"{name} (value not shown)", None, URL_FORM)
     return value
 
 
-def urls(environ: dict[str, str], name: str) -> tuple[str, ...]:
-    return tuple(url(name, item) for item in (value_of(environ, name) or "").split())
+def urls(environ: dict[str, str], name: str, separator: str | None = None) -> tuple[str, ...]:
+    return tuple(url(name, item) for item in (value_of(environ, name) or "").split(separator) if item.strip())
+
+
+def links(environ: dict[str, str], name: str, separator: str | None) -> tuple[str, ...]:
+    """Where --find-links looks: URLs, or absolute paths of folders of archives."""
+    found = tuple(item.strip() for item in (value_of(environ, name) or "").split(separator) if item.strip())
+    for item in found:
+        if not item.startswith("/"):
+            url(name, item)
+        elif not item.isprintable():
+            raise invalid(f"{name} (value not shown)", None, "give URLs, or absolute paths of folders")
+    return found
+
+
+def hosts(environ: dict[str, str], name: str) -> tuple[str, ...]:
+    found = tuple((value_of(environ, name) or "").split())
+    for host in found:
+        if not HOST.fullmatch(host):
+            raise invalid(name, value_of(environ, name), "give host names or host:port, separated by spaces")
+    return found
+
+
+def bounded(environ: dict[str, str], name: str, whole: bool, low: float, high: float, unit: str) -> float | None:
+    """A number of seconds or retries in [low, high]; None when unset."""
+    value = value_of(environ, name)
+    if value is None:
+        return None
+    try:
+        number = int(value) if whole else float(value)
+    except ValueError:
+        number = math.nan
+    if not low <= number <= high:
+        kind = "a whole number" if whole else "a number"
+        raise invalid(name, value, f"give {kind} of {unit} from {low:g} to {high:g}")
+    return number
 
 
 def public_url(value: str) -> str | None:
@@ -322,7 +381,8 @@ def public_url(value: str) -> str | None:
 
 
 def secrets_in(value: str) -> set[str]:
-    """What in an index URL may be a credential: the password (or token), raw and decoded."""
+    """What in a URL may be a credential: the password (or token), the values of its query,
+    raw and decoded."""
     parts = urlsplit(value)
     found: set[str] = set()
     userinfo = parts.netloc.rpartition("@")[0]
@@ -332,31 +392,61 @@ def secrets_in(value: str) -> set[str]:
     if "@" in parts.path:
         # A '/' in a password ends the host early; all up to the last '@' may be secret.
         found.add(value.split("://", 1)[-1].rpartition("@")[0])
+    if parts.query:
+        found.update(item.partition("=")[2] or item for item in parts.query.split("&"))
     return {form for secret in found for form in (secret, unquote(secret)) if len(form) >= SHORTEST_SECRET}
 
 
+def secrets_of(environ: dict[str, str]) -> tuple[str, ...]:
+    """Every credential the environment holds, longest first: those in any URL it names (the
+    indexes, find-links, and any other tool's), and the values of *_PASSWORD and *_TOKEN."""
+    found: set[str] = set()
+    for name, value in environ.items():
+        if SECRET_NAME.search(name) and len(value.strip()) >= SHORTEST_SECRET:
+            found.add(value.strip())
+        if "://" in value:
+            for item in re.split(r"[\s,]+", value):
+                if "://" in item:
+                    found |= secrets_in(item)
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+def either(environ: dict[str, str], pip_name: str, uv_name: str) -> str:
+    """Which of a pair of settings is set: uv's spelling wins over pip's (its own name when neither is)."""
+    return uv_name if value_of(environ, uv_name) is not None else pip_name
+
+
 def index(environ: dict[str, str]) -> Index:
-    url_setting = next((name for name in ("UV_INDEX_URL", "PIP_INDEX_URL") if value_of(environ, name)), "")
-    index_url = url(url_setting, value_of(environ, url_setting) or "") if url_setting else DEFAULT_INDEX
+    """The index settings, each pip/uv pair resolved to one value (uv's spelling wins) and checked."""
+    url_setting = either(environ, "PIP_INDEX_URL", "UV_INDEX_URL")
+    index_url = url(url_setting, value_of(environ, url_setting) or DEFAULT_INDEX)
     extra = urls(environ, "PIP_EXTRA_INDEX_URL") + urls(environ, "UV_EXTRA_INDEX_URL")
-    find_links = tuple((value_of(environ, "PIP_FIND_LINKS") or "").split())
-    pip_timeout = seconds(environ, "PIP_TIMEOUT")
-    uv_timeout = seconds(environ, "UV_HTTP_TIMEOUT", whole=True)
-    timeout = uv_timeout or (math.ceil(pip_timeout) if pip_timeout else DEFAULT_HTTP_TIMEOUT)
-    retries = value_of(environ, "PIP_RETRIES")
-    if retries is not None and not (retries.isascii() and retries.isdigit()):
-        raise invalid("PIP_RETRIES", retries, "give a whole number of retries, 0 or more")
+    find_links = links(environ, "PIP_FIND_LINKS", None) + links(environ, "UV_FIND_LINKS", ",")
+    timeout_setting = either(environ, "PIP_TIMEOUT", "UV_HTTP_TIMEOUT")
+    timeout = bounded(environ, timeout_setting, timeout_setting == "UV_HTTP_TIMEOUT", 0.001, MAX_TIMEOUT, "seconds")
+    retries = bounded(environ, either(environ, "PIP_RETRIES", "UV_HTTP_RETRIES"), True, 0, MAX_RETRIES, "retries")
     cache_dir = value_of(environ, "UV_CACHE_DIR")
     if cache_dir is None:
         pip_cache = value_of(environ, "PIP_CACHE_DIR")
         cache_dir = posixpath.join(pip_cache, "uv") if pip_cache else DEFAULT_UV_CACHE
-    secrets = {secret for value in (index_url, *extra, *find_links) for secret in secrets_in(value)}
+    for name in ("UV_CACHE_DIR", "PIP_CACHE_DIR", "PIP_CERT", "SSL_CERT_FILE"):
+        if value_of(environ, name) is not None:
+            absolute_path(environ, name)
+    link_mode = value_of(environ, "UV_LINK_MODE")
+    if link_mode is not None and link_mode not in LINK_MODES:
+        raise invalid("UV_LINK_MODE", link_mode, f"choose one of {', '.join(LINK_MODES)}")
+    cert_setting = either(environ, "PIP_CERT", "SSL_CERT_FILE")
     return Index(
         url=index_url,
-        url_setting=url_setting or "the default index",
+        url_setting=url_setting if value_of(environ, url_setting) else "the default index",
+        extra=extra,
         find_links=find_links,
+        trusted_hosts=hosts(environ, "PIP_TRUSTED_HOST") + hosts(environ, "UV_INSECURE_HOST"),
         no_index=flag(environ, "PIP_NO_INDEX"),
-        timeout=int(timeout),
+        timeout=math.ceil(timeout) if timeout else DEFAULT_HTTP_TIMEOUT,
+        retries=None if retries is None else int(retries),
         cache_dir=cache_dir,
-        secrets=tuple(sorted(secrets, key=len, reverse=True)),
+        cert=value_of(environ, cert_setting),
+        link_mode=link_mode,
+        secrets=secrets_of(environ),
     )

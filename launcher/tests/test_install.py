@@ -118,7 +118,7 @@ def test_a_missing_requirement_names_the_indexes_looked_in(config):
 def test_credentials_are_scrubbed_from_the_installers_output(config):
     secrets = config(PIP_INDEX_URL="https://user:p%40ss-w0rd@index.example/simple/").index.secrets
     line = "Failed to fetch `https://user:p%40ss-w0rd@index.example/simple/x/` as user:p@ss-w0rd"
-    assert failures.scrub(line, secrets) == "Failed to fetch `https://user:****@index.example/simple/x/` as user:****"
+    assert failures.scrub(line, secrets) == "Failed to fetch `https://****@index.example/simple/x/` as user:****"
 
 
 def test_the_shim_is_never_written_through_a_link(tmp_path):

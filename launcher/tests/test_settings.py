@@ -28,10 +28,18 @@ def test_sizes_take_binary_suffixes(config, value, expected):
         ("LAUNCHER_MAX_MEMBERS", "\u0661\u0660", "a whole number"),  # digits, but not ASCII ones
         ("LAUNCHER_INSTALLER", "conda", "choose one of uv, pip"),
         ("LAUNCHER_CODE", "code", "give an absolute path"),
-        ("PIP_TIMEOUT", "nan", "a number of seconds, more than 0"),
-        ("PIP_TIMEOUT", "inf", "a number of seconds, more than 0"),
-        ("PIP_TIMEOUT", "0", "a number of seconds, more than 0"),
-        ("PIP_RETRIES", "two", "0 or more"),
+        ("PIP_TIMEOUT", "nan", "a number of seconds from 0.001 to 3600"),
+        ("PIP_TIMEOUT", "inf", "a number of seconds from 0.001 to 3600"),
+        ("PIP_TIMEOUT", "0", "a number of seconds from 0.001 to 3600"),
+        ("PIP_TIMEOUT", "1e30", "a number of seconds from 0.001 to 3600"),
+        ("UV_HTTP_TIMEOUT", "2.5", "a whole number of seconds"),
+        ("PIP_RETRIES", "two", "a whole number of retries from 0 to 100"),
+        ("PIP_RETRIES", "100000000000000000000", "a whole number of retries from 0 to 100"),
+        ("UV_HTTP_RETRIES", "x", "a whole number of retries from 0 to 100"),
+        ("UV_LINK_MODE", "bogus", "choose one of clone, copy, hardlink, symlink"),
+        ("PIP_TRUSTED_HOST", "a b/c", "give host names or host:port"),
+        ("LAUNCHER_INSTALL_TIMEOUT", "0", "a number of seconds from 1 to 604800"),
+        ("LAUNCHER_LOCK_TIMEOUT", "soon", "a number of seconds from 1 to 604800"),
         ("PIP_NO_INDEX", "perhaps", "give 1, true, yes or on"),
         ("LAUNCHER_REQUIREMENTS", "/etc/passwd", "name a file inside the bundle"),
         ("LAUNCHER_REQUIREMENTS", "a/../../x", "name a file inside the bundle"),
@@ -84,7 +92,8 @@ def test_index_urls_are_shown_without_credentials(url, shown):
         ("https://user:s3cret@index.example/simple/", {"s3cret"}),
         ("https://user:p%40ss1@index.example/simple/", {"p%40ss1", "p@ss1"}),
         ("https://t0ken-value@index.example/simple/", {"t0ken-value"}),
-        ("https://user:ab@index.example/", set()),  # too short to search for
+        ("https://user:ab@index.example/", set()),  # too short to search for alone
+        ("https://index.example/simple/?token=t0ken-value", {"t0ken-value"}),
         ("https://t0k/en-rest@index.example/simple/", {"t0k/en-rest"}),
     ],
 )
@@ -115,7 +124,7 @@ def test_the_index_settings(config):
     assert (index.url, index.url_setting) == ("https://b.example/simple", "UV_INDEX_URL")
     assert index.find_links == ("/wheels", "/more")
     assert (index.timeout, index.cache_dir, index.no_index) == (3, "/cache/uv", True)
-    assert set(index.secrets) == {"other-pw"}
+    assert set(index.secrets) == {"other-pw", "s3cret"}
     assert index.describe() == "(no index: PIP_NO_INDEX is set)"
 
 
