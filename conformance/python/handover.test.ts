@@ -21,6 +21,28 @@ describe("python: the hand-over to the job", () => {
     expect(statusField(job.stdout, "SigBlk")).toBe("0000000000000000");
   });
 
+  it("L6.7 a container started with signals 32 and 33 ignored and 32 to 34 blocked (as Debian's dockerd 20.10 starts them): the job has none ignored or blocked", async () => {
+    // The container's first process sets them through the system calls (Python's signal module
+    // refuses 32 and 33), shows its own state, then runs the launcher under tini as the image does.
+    const start = [
+      "import ctypes, os, sys",
+      "libc = ctypes.CDLL(None)",
+      "sigaction, sigprocmask = {'x86_64': (13, 14), 'aarch64': (134, 135)}[os.uname().machine]",
+      "ignore = ctypes.create_string_buffer((1).to_bytes(8, 'little') + bytes(24))",
+      "for number in (32, 33, 13): assert libc.syscall(sigaction, number, ignore, None, 8) == 0",
+      "mask = ctypes.c_uint64(0b111 << 31)",
+      "assert libc.syscall(sigprocmask, 0, ctypes.byref(mask), None, 8) == 0",
+      "print(*(line for line in open('/proc/self/status') if line.startswith(('SigIgn', 'SigBlk'))), sep='', end='', file=sys.stderr)",
+      "os.execv('/usr/bin/tini', ['tini', '--', '/build/launcher.py', '--', 'cat', '/proc/self/status'])",
+    ].join("\n");
+    const job = await runPython({ entrypoint: ["/usr/bin/python3", "-c", start] });
+    expect(statusField(job.stderr, "SigIgn")).toBe("0000000181001000"); // and Python's own SIGPIPE and SIGXFSZ
+    expect(statusField(job.stderr, "SigBlk")).toBe("0000000380000000");
+    expect(job.exitCode).toBe(0);
+    expect(statusField(job.stdout, "SigIgn")).toBe("0000000000000000");
+    expect(statusField(job.stdout, "SigBlk")).toBe("0000000000000000");
+  });
+
   it.each([
     ["yes | head -1 ends quietly (SIGPIPE)", ["sh", "-c", "yes | head -1"], 0, "y\n", []],
     ["a pipeline under pipefail exits 141", ["bash", "-o", "pipefail", "-c", "yes | head -1"], 141, "y\n", []],

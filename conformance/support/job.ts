@@ -83,6 +83,12 @@ export class JobContainer extends GenericContainer {
     return this;
   }
 
+  /** At most this many processes and threads in the container, as `--pids-limit N`. */
+  withPidsLimit(count: number): this {
+    this.hostConfig.PidsLimit = count;
+    return this;
+  }
+
   /** Keep standard input open until the attached client closes it (`docker run -i`). */
   withOpenStdin(): this {
     Object.assign(this.createOpts, { OpenStdin: true, StdinOnce: true, AttachStdin: true });

@@ -1,10 +1,11 @@
 // Hostile and broken code bundles: each row is the bundle, what the launcher
 // must answer (exit code and its one line), and what must hold afterwards.
 import { gzipSync } from "node:zlib";
-import { writeFile } from "node:fs/promises";
+import { mkdir, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { scenarioBundle, tempDir, tgz } from "../../support/fixtures.js";
+import { execa } from "execa";
+import { scenarioBundle, tempDir, tgz, tree } from "../../support/fixtures.js";
 import type { Job } from "../../support/job.js";
 import { launch, launcherLines, restricted, runPython } from "../../support/python.js";
 import { smallVolume } from "../../support/volumes.js";
@@ -14,6 +15,13 @@ const hello = { "main.py": 'print("hello from the bundle")\n' };
 /** What a job may leave in the container's filesystem when its bundle is refused: the
  * mount point of /code, an empty working directory, and the launcher's mark beside it. */
 const allowed = (changed: string) => ["/code", "/tmp", "/tmp/job", "/tmp/.job.launcher-made"].includes(changed);
+
+/** /code as a directory of these files and symlinks (name -> target). */
+async function directoryWith(files: Record<string, string>, links: Record<string, string> = {}): Promise<{ path: string }> {
+  const dir = await tree(files);
+  for (const [name, target] of Object.entries(links)) await symlink(target, path.join(dir, name));
+  return { path: dir };
+}
 
 /** /code as a directory holding one file of this name and content. */
 async function codeDirectory(name: string, content: Buffer): Promise<{ path: string }> {
@@ -70,6 +78,16 @@ const refusals: Refusal[] = [
   },
   { name: "L1.6 a zip cut short (no central directory)", code: refused("zip-truncated"), message: corrupt("zip", "its central directory, at the end, is missing") },
   { name: "L1.6 a tar whose pax header gives a negative size", code: refused("negative-pax-size"), message: corrupt("gzip", "Tar size attribute is negative") },
+  {
+    name: "L1.6 a plain tar cut short where a member ends (no end-of-archive blocks)",
+    code: refused("no-end-marker.tar"),
+    message: "launcher: /code: the tar archive stops without its end-of-archive blocks, so it may be cut short; make and upload the bundle again",
+  },
+  {
+    name: "L1.6 a zip whose symlink no longer matches its CRC",
+    code: refused("zip-symlink-bad-crc"),
+    message: "launcher: /code: zip archive is truncated or corrupt (Bad CRC-32 for file 'link'); make and upload the bundle again",
+  },
   // L2.1: members that would land outside the root, or are not files
   { name: "L2.1 an absolute path", code: refused("absolute"), message: member("/tmp/escaped-absolute", "absolute path") },
   { name: "L2.1 a ../ traversal", code: refused("traversal"), message: member("../escaped-traversal", "'..' in its path") },
@@ -115,6 +133,21 @@ const refusals: Refusal[] = [
   { name: "L2.1 a zip with an absolute path", code: refused("zip-absolute"), message: member("/tmp/escaped-zip", "absolute path") },
   { name: "L2.1 a zip with a ../ traversal", code: refused("zip-traversal"), message: member("../escaped-zip", "'..' in its path") },
   { name: "L2.1 a zip with a symlink to /etc", code: refused("zip-symlink-escape"), message: member("link", "symlink to absolute path '/etc'") },
+  {
+    name: "L2.1 a path longer than the kernel takes under /tmp/job",
+    code: refused("long-path"),
+    message: /^launcher: \/code: refused member '(d\/){2100}x\.txt': its path is longer than a path may be here \(4086 bytes\)$/,
+  },
+  {
+    name: "L2.1 a directory bundle's symlink to /etc/passwd, as an archive's",
+    code: () => directoryWith({ "main.py": "print(1)\n" }, { pw: "/etc/passwd" }),
+    message: member("pw", "symlink to absolute path '/etc/passwd'"),
+  },
+  {
+    name: "L2.6 a tree 1 200 directories deep, then a member refused: nothing of the tree is left",
+    code: refused("deep-then-refused"),
+    message: member("/abs", "absolute path"),
+  },
   // L2.3: the caps, counted on what is really written
   {
     name: "L2.3 a decompression bomb (4 MB holding 4 GiB)",
@@ -151,7 +184,18 @@ const refusals: Refusal[] = [
   },
   { name: "L2.3 a GNU long name header of 2 GiB in 2 MB", code: refused("long-name-2g"), message: corrupt("gzip", "Special header too large") },
   { name: "L2.3 a pax header of 2 GiB in 2 MB", code: refused("pax-header-2g"), message: corrupt("gzip", "Special header too large") },
+  {
+    name: "L2.3 a directory bundle over LAUNCHER_MAX_BYTES, as an archive",
+    code: () => directoryWith({ a: "x".repeat(600), b: "x".repeat(600) }),
+    env: { LAUNCHER_MAX_BYTES: "1000" },
+    message: /^launcher: \/code: content exceeds 1000 bytes at '[ab]' \(limit: LAUNCHER_MAX_BYTES\)$/,
+  },
   // L2.5: members that cannot be written
+  {
+    name: "L2.5 a zip holding café.txt composed and decomposed, which zip reading composes into one name",
+    code: refused("zip-unicode-forms"),
+    message: member("café.txt", "another member of the zip has the same name (zip names flagged UTF-8 are composed, NFC)"),
+  },
   {
     name: "L2.5 a file over a directory that holds files",
     code: refused("file-over-directory"),
@@ -246,6 +290,65 @@ describe("python faults: archives", () => {
     const expected = ["main.py", "with space.txt", "ünïcødé-名前.txt"].map((name) => Buffer.from(name));
     expected.push(Buffer.from("latin1-caf\xe9.txt", "latin1"));
     expect(job.stdout).toBe(`${expected.map((name) => name.toString("hex")).sort().join(" ")}\n`);
+    expect(job.exitCode).toBe(0);
+  });
+
+  it("L1.7 a pyvenv.cfg reached through the bundle's links (d -> ., s -> d/.., u -> s/job/d/../..) removes nothing outside the root", async () => {
+    const job = await runPython({
+      code: await scenarioBundle("venv-through-links"),
+      outputs: { "earlier.txt": "earlier results\n" },
+      // A folder beside the root, which s/victim/pyvenv.cfg names through the links.
+      entrypoint: ["sh", "-c", "mkdir /tmp/victim && echo keep > /tmp/victim/keep.txt && exec /usr/bin/tini -- /build/launcher.py -- echo ran"],
+      listChanges: true,
+    });
+    expect(job.exitCode).toBe(65);
+    expect(launcherLines(job.stderr)).toEqual([member("s", "symlink points outside the bundle through the links made after it")]);
+    expect(job.outputs["earlier.txt"]?.toString()).toBe("earlier results\n");
+    expect(Object.keys(job.outputs).sort()).toEqual(["earlier.txt", "requirements.log"]);
+    expect(job.changes).toContain("/tmp/victim/keep.txt");
+    expect(job.stdout).toBe("");
+  });
+
+  it.each([
+    ["a v7 tar (no ustar magic)", "v7.tar", "hello from v7\n"],
+    ["a zipapp (a zip after a #! line)", "zipapp", "hello from a zipapp\n"],
+  ])("L1.6 %s is extracted and runs", async (_, scenario, stdout) => {
+    const job = await runPython({ code: await scenarioBundle(scenario), command: launch("sh", "-c", "python *.py") });
+    expect(job.stdout).toBe(stdout);
+    expect(job.exitCode).toBe(0);
+  });
+
+  it("L2.5 a pax tar with café.txt composed and decomposed: two files, each named byte for byte", async () => {
+    const job = await runPython({
+      code: await scenarioBundle("unicode-forms.tar"),
+      command: launch("python", "-c", "import os; print(*sorted(f'{n.hex()}={open(n).read().strip()}' for n in os.listdir(b'.')))"),
+    });
+    const hex = (name: string) => Buffer.from(name).toString("hex");
+    expect(job.stdout).toBe(`${[`${hex("caf\u00e9.txt")}=composed`, `${hex("cafe\u0301.txt")}=decomposed`].sort().join(" ")}\n`);
+    expect(job.exitCode).toBe(0);
+  });
+
+  it("L2.1 a directory bundle's FIFO is refused as an archive's, never opened", async () => {
+    const dir = await tree({ "main.py": "print(1)\n" });
+    await execa("mkfifo", [path.join(dir, "pipe")]);
+    // Mounted as it is (the suite's copy of a folder cannot copy a FIFO); a read of it would block.
+    const job = await runPython({
+      configure: (c) => c.withBindMounts([{ source: dir, target: "/code", mode: "ro" }]),
+      command: launch("echo", "ran"),
+      timeoutMs: 60_000,
+    });
+    expect(job.exitCode).toBe(65);
+    expect(launcherLines(job.stderr)).toEqual([member("pipe", "device or FIFO")]);
+    expect(job.stdout).toBe("");
+  });
+
+  it("L1.2 a directory bundle 1 300 directories deep is copied whole", async () => {
+    const dir = await tree({ "main.py": "print(1)\n" });
+    const deep = path.join(dir, ...Array<string>(1300).fill("e"));
+    await mkdir(deep, { recursive: true });
+    await writeFile(path.join(deep, "f.txt"), "deep\n");
+    const job = await runPython({ code: { path: dir }, command: launch("sh", "-c", `cat ${Array<string>(1300).fill("e").join("/")}/f.txt`) });
+    expect(job.stdout).toBe("deep\n");
     expect(job.exitCode).toBe(0);
   });
 

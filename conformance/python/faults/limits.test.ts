@@ -1,4 +1,4 @@
-// Jobs that run into the container's limits: memory, and the size of /tmp.
+// Jobs that run into the container's limits: memory, the size of /tmp, and processes.
 import { describe, expect, it } from "vitest";
 import { tgz } from "../../support/fixtures.js";
 import { packageIndex } from "../../support/indexes.js";
@@ -40,5 +40,33 @@ describe("python faults: container limits", () => {
       "launcher: installing requirements.txt failed (uv exited 1): the disk filled up (the installer's cache and builds are in /tmp); give the job more space",
     ]);
     expect(job.stdout).toBe("");
+  });
+
+  it("L8.3 an install under --pids-limit 3, which leaves the installer no threads: exit 69, one line that names the limit", async () => {
+    const job = await runPython(
+      usingIndex(index, {
+        code: await tgz({ "requirements.txt": "greeting==1.0.0\n", "main.py": "print('ran')\n" }),
+        command: launch("python", "main.py"),
+        configure: (c) => c.withPidsLimit(3),
+      }),
+    );
+    expect(job.exitCode).toBe(69);
+    expect(launcherLines(job.stderr)).toEqual([
+      expect.stringMatching(
+        /^launcher: installing requirements\.txt failed \(uv .+\): the installer could not start its processes or threads: the container's limits \(--pids-limit, --memory\) leave it too little room; raise them$/,
+      ),
+    ]);
+    expect(job.stderr).not.toMatch(/Traceback/);
+    expect(job.stdout).toBe("");
+  });
+
+  it("L8.3 a gzip'd bundle extracts and the job runs under --pids-limit 2 (tini and the launcher: no room for a thread)", async () => {
+    const job = await runPython({
+      code: await tgz({ "main.py": "print('ran')\n", "data.txt": "x".repeat(3 << 20) }),
+      command: launch("python", "main.py"),
+      configure: (c) => c.withPidsLimit(2),
+    });
+    expect(job.stdout).toBe("ran\n");
+    expect(job.exitCode).toBe(0);
   });
 });

@@ -1,8 +1,9 @@
 // /outputs that the launcher cannot write: read-only, not the job's, full, not a
 // directory. The launcher says so in one line and goes on; the job still runs; and
 // nothing already in /outputs is touched.
-import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, readdir, readFile, readlink, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { tempDir, tgz } from "../../support/fixtures.js";
 import { packageIndex } from "../../support/indexes.js";
@@ -86,5 +87,41 @@ describe("python faults: /outputs", () => {
     expect(job.exitCode).toBe(0);
     expect(launcherLines(job.stderr)).toContain("launcher: /outputs is not a directory; going on without the log");
     expect(await readFile(file, "utf8")).toBe(earlier);
+  });
+
+  it("L5.4 a FIFO at /outputs/requirements.log: one line, the launcher does not wait on it, the job runs", async () => {
+    const dir = await outputsFolder(0o777);
+    await execa("mkfifo", [path.join(dir, "requirements.log")]);
+    const job = await runPython(
+      usingIndex(index, {
+        code: await wantsGreeting(),
+        command: sayHello,
+        configure: (c) => c.withBindMounts([{ source: dir, target: "/outputs", mode: "rw" }]),
+        timeoutMs: 60_000,
+      }),
+    );
+    expect(launcherLines(job.stderr)).toContain("launcher: /outputs/requirements.log is a FIFO, not a regular file; going on without the log");
+    expect(job.stdout).toBe("hello from greeting 1.0.0\n");
+    expect(job.exitCode).toBe(0);
+    expect((await lstat(path.join(dir, "requirements.log"))).isFIFO()).toBe(true);
+  });
+
+  it("L5.4 a symbolic link at /outputs/requirements.log: one line, the file it names is left as it was", async () => {
+    const dir = await outputsFolder(0o777);
+    await symlink("earlier.txt", path.join(dir, "requirements.log"));
+    const job = await runPython(
+      usingIndex(index, {
+        code: await wantsGreeting(),
+        command: sayHello,
+        configure: (c) => c.withBindMounts([{ source: dir, target: "/outputs", mode: "rw" }]),
+      }),
+    );
+    expect(launcherLines(job.stderr)).toContain(
+      "launcher: /outputs/requirements.log is a symbolic link, not a regular file; going on without the log",
+    );
+    expect(job.stdout).toBe("hello from greeting 1.0.0\n");
+    expect(job.exitCode).toBe(0);
+    expect(await readFile(path.join(dir, "earlier.txt"), "utf8")).toBe(earlier);
+    expect(await readlink(path.join(dir, "requirements.log"))).toBe("earlier.txt");
   });
 });

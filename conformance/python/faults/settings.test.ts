@@ -23,9 +23,17 @@ describe("python faults: settings", () => {
     { env: { LAUNCHER_INSTALLER: "conda" }, message: invalid("LAUNCHER_INSTALLER='conda'", "choose one of uv, pip") },
     { env: { LAUNCHER_WORKDIR: "job" }, message: invalid("LAUNCHER_WORKDIR='job'", "give an absolute path") },
     { env: { LAUNCHER_JOB_ENV: "/tmp/job/env" }, message: "launcher: LAUNCHER_WORKDIR and LAUNCHER_JOB_ENV overlap; give two separate directories" },
-    { env: { PIP_TIMEOUT: "soon" }, message: invalid("PIP_TIMEOUT='soon'", "give a number of seconds, more than 0") },
-    { env: { UV_HTTP_TIMEOUT: "2.5" }, message: invalid("UV_HTTP_TIMEOUT='2.5'", "give a whole number of seconds, more than 0") },
-    { env: { PIP_RETRIES: "-1" }, message: invalid("PIP_RETRIES='-1'", "give a whole number of retries, 0 or more") },
+    { env: { PIP_TIMEOUT: "soon" }, message: invalid("PIP_TIMEOUT='soon'", "give a number of seconds from 0.001 to 3600") },
+    { env: { PIP_TIMEOUT: "1e30" }, message: invalid("PIP_TIMEOUT='1e30'", "give a number of seconds from 0.001 to 3600") },
+    { env: { UV_HTTP_TIMEOUT: "2.5" }, message: invalid("UV_HTTP_TIMEOUT='2.5'", "give a whole number of seconds from 0.001 to 3600") },
+    { env: { PIP_RETRIES: "-1" }, message: invalid("PIP_RETRIES='-1'", "give a whole number of retries from 0 to 100") },
+    { env: { PIP_RETRIES: "100000000000000000000" }, message: invalid("PIP_RETRIES='100000000000000000000'", "give a whole number of retries from 0 to 100") },
+    { env: { UV_HTTP_RETRIES: "x" }, message: invalid("UV_HTTP_RETRIES='x'", "give a whole number of retries from 0 to 100") },
+    { env: { UV_LINK_MODE: "bogus" }, message: invalid("UV_LINK_MODE='bogus'", "choose one of clone, copy, hardlink, symlink") },
+    { env: { PIP_TRUSTED_HOST: "a.example b/c" }, message: invalid("PIP_TRUSTED_HOST='a.example b/c'", "give host names or host:port, separated by spaces") },
+    { env: { UV_FIND_LINKS: "http://ok.example/links,not a url" }, message: invalid("UV_FIND_LINKS (value not shown)", URL) },
+    { env: { LAUNCHER_INSTALL_TIMEOUT: "0" }, message: invalid("LAUNCHER_INSTALL_TIMEOUT='0'", "give a number of seconds from 1 to 604800") },
+    { env: { LAUNCHER_LOCK_TIMEOUT: "soon" }, message: invalid("LAUNCHER_LOCK_TIMEOUT='soon'", "give a number of seconds from 1 to 604800") },
     { env: { PIP_NO_INDEX: "maybe" }, message: invalid("PIP_NO_INDEX='maybe'", "give 1, true, yes or on (or 0, false, no, off)") },
     { env: { PIP_INDEX_URL: "ftp://mirror.example/simple" }, message: invalid("PIP_INDEX_URL (value not shown)", URL) },
     // A password with a raw '@' and ':' leaves a port that is not a number: refused, and never quoted.
@@ -57,14 +65,12 @@ describe("python faults: settings", () => {
     }
   });
 
-  it("L7.2 LAUNCHER_REQUIREMENTS naming a link that leads out of the bundle is refused (78)", async () => {
+  it("L7.2 LAUNCHER_REQUIREMENTS naming a link that leads out of the bundle: the bundle is refused first (65, L2.1)", async () => {
     const dir = await tree(hello);
     await symlink("/etc/passwd", path.join(dir, "requirements-prod.txt"));
     const job = await runPython({ code: { path: dir }, env: { LAUNCHER_REQUIREMENTS: "requirements-prod.txt" }, command: launch("echo", "ran") });
-    expect(job.exitCode).toBe(78);
-    expect(launcherLines(job.stderr)).toEqual([
-      "launcher: LAUNCHER_REQUIREMENTS=requirements-prod.txt leads outside the bundle; name a file inside it",
-    ]);
+    expect(job.exitCode).toBe(65);
+    expect(launcherLines(job.stderr)).toEqual(["launcher: /code: refused member 'requirements-prod.txt': symlink to absolute path '/etc/passwd'"]);
   });
 });
 
@@ -99,6 +105,33 @@ describe("python faults: credentials in index URLs", () => {
     expect(launcherLines(job.stderr)).toEqual([
       `launcher: installing requirements.txt failed (uv exited 2): ${index} could not be reached; check PIP_INDEX_URL, PIP_EXTRA_INDEX_URL and any index the requirements name, and the job's network; full output in /outputs/requirements.log`,
     ]);
+    const log = requirementsLog(job);
+    expect(log).toMatch(/^stderr\| /m);
+    for (const secret of secrets) {
+      expect(job.stderr).not.toContain(secret);
+      expect(log).not.toContain(secret);
+    }
+  });
+});
+
+describe("python faults: credentials anywhere in the settings", () => {
+  it.each<{ name: string; env: Record<string, string>; secrets: string[] }>([
+    { name: "a token in the index URL's query", env: { PIP_INDEX_URL: "http://127.0.0.1:9/simple/?token=qu3ry-t0ken" }, secrets: ["qu3ry-t0ken"] },
+    { name: "a password of two characters", env: { PIP_INDEX_URL: "http://someone:pw@127.0.0.1:9/simple/" }, secrets: [":pw@", "someone:pw"] },
+    {
+      name: "credentials in UV_FIND_LINKS",
+      env: { PIP_NO_INDEX: "1", UV_FIND_LINKS: "http://someone:f1nd-l1nks-pw@127.0.0.1:9/links/" },
+      secrets: ["f1nd-l1nks-pw"],
+    },
+  ])("L4.7 $name is never printed, by the launcher or the installer's output", async ({ env, secrets }) => {
+    const job = await runPython({
+      code: await tgz({ "requirements.txt": "greeting==1.0.0\n" }),
+      env: { ...env, PIP_RETRIES: "0", PIP_TIMEOUT: "5" },
+      outputs: true,
+      command: launch("echo", "ran"),
+    });
+    expect(job.exitCode).toBe(69);
+    expect(launcherLines(job.stderr)).toEqual([expect.stringMatching(/^launcher: installing requirements\.txt failed \(uv exited \d+\): /)]);
     const log = requirementsLog(job);
     expect(log).toMatch(/^stderr\| /m);
     for (const secret of secrets) {
