@@ -168,6 +168,49 @@ describe("duckdb: errors", () => {
     expect(job.stderr).toMatch(/^Binder Error: Referenced column "nope" not found/);
     expect(job.exitCode).not.toBe(0);
   });
+
+  // Fails on row 1,000,001, once the CLI as published has printed a million rows of a
+  // row-wise mode (duckdb#16574).
+  const failsMidResult = "SELECT CAST(CASE WHEN range < 1000000 THEN '1' ELSE 'x' END AS INTEGER) FROM range(2000000)";
+  const conversionError = /^Conversion Error: Could not convert string 'x' to INT32\n/;
+
+  it.each([
+    ["-csv", ["-csv"]],
+    ["-json", ["-json"]],
+    ["-jsonlines", ["-jsonlines"]],
+    ["-line", ["-line"]],
+    ["-list", ["-list"]],
+    ["-html", ["-html"]],
+    ["-quote", ["-quote"]],
+    ["-ascii", ["-ascii"]],
+    [".mode insert", ["-cmd", ".mode insert"]],
+    [".mode tcl", ["-cmd", ".mode tcl"]],
+    ["the default mode", []],
+  ])("D6.2 %s: a query that fails a million rows in exits non-zero, with DuckDB's message and no rows", async (_, flags) => {
+    const job = await duckdb([...flags, "-c", failsMidResult]);
+    expect(job.exitCode).not.toBe(0);
+    expect(job.stderr).toMatch(conversionError);
+    expect(job.stdout).toBe("");
+  });
+
+  it.each([
+    ["-f FILE", ["-csv", "-f", "/code/fail.sql"], undefined],
+    [".read FILE", ["-csv", "-c", ".read /code/fail.sql"], undefined],
+    ["standard input", ["-csv"], `${failsMidResult};\n`],
+  ])("D6.2 -csv, SQL from %s: a query that fails a million rows in exits non-zero, with DuckDB's message and no rows", async (_, command, stdin) => {
+    const job = await duckdb(command, { code: { path: await tree({ "fail.sql": `${failsMidResult};\n` }) }, stdin });
+    expect(job.exitCode).not.toBe(0);
+    expect(job.stderr).toMatch(conversionError);
+    expect(job.stdout).toBe("");
+  });
+
+  it("D6.2 -csv -f, three statements, the second failing a million rows in: the first's rows, DuckDB's message, a non-zero exit, and the third never runs", async () => {
+    const script = `SELECT 42 AS first;\n${failsMidResult};\nSELECT 'after' AS third;\n`;
+    const job = await duckdb(["-csv", "-f", "/code/script.sql"], { code: { path: await tree({ "script.sql": script }) } });
+    expect(job.exitCode).not.toBe(0);
+    expect(job.stderr).toMatch(conversionError);
+    expect(job.stdout).toBe("first\n42\n");
+  });
 });
 
 describe("duckdb: offline, unprivileged", () => {
