@@ -8,6 +8,7 @@ What the files declare is read by manifests.py.
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 from pathlib import Path
 
@@ -113,9 +114,9 @@ def setup_script_in(directory: Path) -> bool:
     return any((directory / other).is_file() for other in ("setup.py", "setup.cfg"))
 
 
-def named(directory: Path, name: str, workdir: Path) -> str:
-    """name in directory, as the bundle names it (for messages)."""
-    return str((directory / name).relative_to(workdir)) if directory != workdir else name
+def label(folder: str, name: str) -> str:
+    """A file in a folder of the bundle, as messages name it."""
+    return posixpath.join(folder, name)
 
 
 # --- Plans, one per method ------------------------------------------------------------
@@ -159,12 +160,13 @@ def application_dependencies(pyproject: Pyproject, settings: Settings) -> list[s
     return found
 
 
-def project_plan(directory: Path, target: str, name: str, reason: str, settings: Settings) -> Plan:
+def project_plan(directory: Path, target: str, name: str, reason: str, settings: Settings, folder: str = "") -> Plan:
     """Install the project in directory (given to the installer as target), declared by the file name;
     or, for an application, only what its pyproject.toml declares."""
     where = "" if target == "." else f" at {shown(target)}"
     pyproject_path = directory / "pyproject.toml"
-    pyproject = Pyproject.read(pyproject_path) if os.path.lexists(pyproject_path) else None
+    exists = os.path.lexists(pyproject_path)
+    pyproject = Pyproject.read(pyproject_path, label(folder, "pyproject.toml")) if exists else None
     if name == "pyproject.toml" and pyproject is not None and pyproject.is_application(setup_script_in(directory)):
         dependencies = application_dependencies(pyproject, settings)
         method = f"dependencies of the application in pyproject.toml{where}"
@@ -174,13 +176,20 @@ def project_plan(directory: Path, target: str, name: str, reason: str, settings:
     declared_elsewhere = any(os.path.lexists(directory / other) for other in ("pyproject.toml", "setup.py"))
     shim = directory / "setup.py" if name == "setup.cfg" and not declared_elsewhere else None
     if pyproject is not None:
+        pyproject.check_project()  # what the build would read, checked first
         check_declared("LAUNCHER_EXTRAS", settings.extras, pyproject.extras(), pyproject.where)
+    elif settings.groups:
+        raise LauncherError(
+            EX_CONFIG,
+            f"LAUNCHER_GROUPS names {shown(settings.groups[0])}, but the project has no pyproject.toml, "
+            "where dependency groups are declared (PEP 735)",
+        )
     extras = f"[{','.join(settings.extras)}]" if settings.extras else ""
-    groups = [item for group in settings.groups for item in (pyproject or Pyproject({})).group(group)]
+    groups = [item for group in settings.groups for item in pyproject.group(group)] if pyproject else []
     return Plan("project", f"project ({name}){where}", reason, [target + extras, *groups], setup_py_shim=shim)
 
 
-def check_lock_selection(directory: Path, lock: str, settings: Settings) -> None:
+def check_lock_selection(directory: Path, lock: str, settings: Settings, folder: str) -> None:
     """The extras and groups the settings name must be ones the lock's project declares."""
     if not (settings.extras or settings.groups):
         return
@@ -190,15 +199,16 @@ def check_lock_selection(directory: Path, lock: str, settings: Settings) -> None
                 EX_CONFIG,
                 "LAUNCHER_EXTRAS is set, but a Pipfile has no extras; name its categories with LAUNCHER_GROUPS",
             )
-        check_declared("LAUNCHER_GROUPS", settings.groups, pipfile_categories(directory / "Pipfile"), "Pipfile")
+        pipfile = label(folder, "Pipfile")
+        check_declared("LAUNCHER_GROUPS", settings.groups, pipfile_categories(directory / "Pipfile", pipfile), pipfile)
     elif lock in LOCKS:
-        pyproject = Pyproject.read(directory / "pyproject.toml")
+        pyproject = Pyproject.read(directory / "pyproject.toml", label(folder, "pyproject.toml"))
         check_declared("LAUNCHER_EXTRAS", settings.extras, pyproject.extras(), pyproject.where)
         check_declared("LAUNCHER_GROUPS", settings.groups, pyproject.group_names(), pyproject.where)
     else:
-        extras, groups = pylock_selection(directory / lock, lock)
-        check_declared("LAUNCHER_EXTRAS", settings.extras, extras, lock)
-        check_declared("LAUNCHER_GROUPS", settings.groups, groups, lock)
+        extras, groups = pylock_selection(directory / lock, label(folder, lock))
+        check_declared("LAUNCHER_EXTRAS", settings.extras, extras, label(folder, lock))
+        check_declared("LAUNCHER_GROUPS", settings.groups, groups, label(folder, lock))
 
 
 def lock_plan(directory: Path, lock: str, reason: str, unused: list[str], settings: Settings) -> Plan:
@@ -211,15 +221,19 @@ def lock_plan(directory: Path, lock: str, reason: str, unused: list[str], settin
             raise LauncherError(
                 EX_CONFIG, f"found {name} without the {manifest.name} it locks; bundle both, or leave the lock out"
             )
-    check_lock_selection(directory, name, settings)
+    folder = posixpath.dirname(lock)
+    check_lock_selection(directory, name, settings, folder)
     if name not in LOCKS:
         return Plan(
             "pylock", f"{shown(lock)} (the locked versions)", reason, ["-r", name], unused=unused, directory=directory
         )
     project = []
-    if LOCKS[name] == "pyproject.toml" and not Pyproject.read(directory / "pyproject.toml").is_application(
-        setup_script_in(directory)
-    ):
+    pyproject = (
+        Pyproject.read(directory / "pyproject.toml", label(folder, "pyproject.toml"))
+        if LOCKS[name] == "pyproject.toml"
+        else None
+    )
+    if pyproject is not None and not pyproject.is_application(setup_script_in(directory)):
         project = ["."]  # the lock installs the dependencies; a project that is built goes on top, as uv sync does
     return Plan(name, f"{shown(lock)} (the locked versions)", reason, project, unused=unused, directory=directory)
 
@@ -241,7 +255,7 @@ def requested_plan(workdir: Path, setting: str, settings: Settings) -> Plan:
     if path.name in LOCKS or PYLOCK.fullmatch(path.name):
         return lock_plan(path.parent, setting, reason, [], settings)
     if path.name in PROJECT_FILES:
-        return project_plan(path.parent, str(path.parent), path.name, reason, settings)
+        return project_plan(path.parent, str(path.parent), path.name, reason, settings, posixpath.dirname(setting))
     return Plan("requirements", shown(setting), reason, ["-r", setting])
 
 

@@ -86,10 +86,19 @@ class Extraction:
         self.root_fd = -1
 
     def run(self) -> None:
+        import locale
+
         from . import libarchive
 
         self.lib = libarchive
+        previous = locale.setlocale(locale.LC_CTYPE)
         set_locale("C.UTF-8" if self.kind == "zip" else "C")
+        try:
+            self.extract(libarchive)
+        finally:
+            set_locale(previous)  # what the rest of the launcher reads and writes text by
+
+    def extract(self, libarchive: object) -> None:
         directory = self.kind == "directory"
         reader = (
             libarchive.DiskReader() if directory else libarchive.Reader(("zip",) if self.kind == "zip" else ("tar",))

@@ -21,7 +21,7 @@ from .errors import EX_CANTCREATE, EX_CONFIG, LauncherError
 from .failures import INSTALL_FAILURES, LOOKING_IN, explain_failure, status
 from .log import Log, printable, say, shown
 from .settings import Settings
-from .steps import Step, TimedOut, run_step
+from .steps import Step, TimedOut, adopt_orphans, run_step
 
 INSTALL_TAIL_LINES = 15
 # How the installers say that a project has no extra of the name asked for.
@@ -31,6 +31,7 @@ SHIM = "from setuptools import setup\n\nsetup()\n"
 
 def install(plan: Plan, settings: Settings, log: Log) -> Path:
     """Install the plan's requirements (in its directory); returns the environment the job runs in."""
+    adopt_orphans()
     env = target_env(settings, log)
     if plan.setup_py_shim:
         log.step("setup.cfg without setup.py or pyproject.toml: adding setup.py with `setup()` so that it builds")
@@ -147,12 +148,11 @@ def make_job_env(settings: Settings, log: Log) -> None:
             "what it did not make; set LAUNCHER_JOB_ENV to a new or empty directory",
         )
     command = [str(base / "bin" / "python"), "-m", "venv", "--without-pip", str(job_env)]
-    log.step(f"{base} is not writable; making the job environment {job_env}: {' '.join(command)}")
-    import subprocess
-
-    result = subprocess.run(command, capture_output=True, text=True, check=False, env=clean_environ(settings.environ))
-    if result.returncode != 0:
-        raise LauncherError(EX_CANTCREATE, f"cannot create the job environment {job_env}: {result.stderr.strip()}")
+    log.step(f"{base} is not writable; making the job environment {job_env}")
+    step = Step(command, clean_environ(settings.environ), tool="python -m venv", timeout=settings.install_timeout)
+    code, _, err = run_step(step, log, Path("/"), settings.index.secrets)
+    if code != 0:
+        raise LauncherError(EX_CANTCREATE, f"cannot create the job environment {job_env}: {' '.join(err[-3:])}")
     # The image's libraries stay importable, after the job's own.
     (site_packages(job_env) / "_exec_base.pth").write_text(f"{site_packages(base)}\n")
 

@@ -81,8 +81,11 @@ def tool(document: dict[str, object], name: str, where: str) -> dict[str, object
 
 
 def strings(value: object, where: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+    if not isinstance(value, list):
         raise refused(where, f"must be a list of strings, not {type_name(value)}")
+    for item in value:
+        if not isinstance(item, str):
+            raise refused(where, f"must be a list of strings; it holds {type_name(item)}")
     return value
 
 
@@ -92,12 +95,13 @@ def requirements(value: object, where: str) -> list[str]:
     found = strings(value, where)
     for item in found:
         if not REQUIREMENT_START.match(item) or not item.isprintable():
-            raise refused(where, f"hold {quoted(item)}, which is not a requirement; each starts with a package name")
+            raise refused(where, f"holds {quoted(item)}, which is not a requirement; each starts with a package name")
     return found
 
 
 def type_name(value: object) -> str:
-    return {str: "a string", list: "a list", dict: "a table", bool: "a boolean"}.get(type(value), type(value).__name__)
+    names = {str: "a string", list: "a list", dict: "a table", bool: "a boolean", int: "a number", float: "a number"}
+    return names.get(type(value), "a date or time")  # what else TOML has
 
 
 def normalized(name: str) -> str:
@@ -148,8 +152,16 @@ class Pyproject:
         where = f"{self.where} [project.optional-dependencies]"
         return {
             name: requirements(value, f"{where} {name}")
-            for name, value in table(self.project, "optional-dependencies", self.where).items()
+            for name, value in table(self.project, "optional-dependencies", f"{self.where} [project]").items()
         }
+
+    def check_project(self) -> None:
+        """What a build reads as written (dependencies and extras that are not dynamic) must be valid."""
+        dynamic = self.dynamic()
+        if "dependencies" not in dynamic:
+            self.dependencies()
+        if "optional-dependencies" not in dynamic:
+            self.optional()
 
     def extras(self) -> set[str] | None:
         """The extras it declares; None when they are dynamic (only a build can tell)."""
@@ -172,7 +184,7 @@ class Pyproject:
                 if key not in groups:
                     raise undeclared("LAUNCHER_GROUPS", include, self.groups, self.where)
                 if any(key == open_key for open_key, _ in stack):
-                    raise refused(self.where, f"dependency group {quoted(groups[key][0])} includes itself")
+                    raise refused(self.where, f"dependency group {shown(groups[key][0])} includes itself")
                 declared, items = groups[key]
                 if not isinstance(items, list):
                     raise refused(
@@ -195,7 +207,7 @@ class Pyproject:
 def undeclared(setting: str, name: str, declared: object, where: str) -> LauncherError:
     names = ", ".join(sorted(shown(str(item)) for item in declared)) or "none"
     return LauncherError(
-        EX_CONFIG, f"{setting} names {quoted(name)}, which {where} does not declare (it declares: {names})"
+        EX_CONFIG, f"{setting} names {shown(name)}, which {where} does not declare (it declares: {names})"
     )
 
 
@@ -212,9 +224,10 @@ def check_declared(setting: str, wanted: tuple[str, ...], declared: set[str] | N
 # --- Pipfile and pylock.toml ----------------------------------------------------------
 
 
-def pipfile_categories(path: Path) -> set[str]:
+def pipfile_categories(path: Path, where: str) -> set[str]:
     """The categories of packages a Pipfile declares ([packages], [dev-packages], and its own)."""
-    return {name for name, value in read_toml(path).items() if name not in PIPFILE_SETTINGS and isinstance(value, dict)}
+    document = read_toml(path, where)
+    return {name for name, value in document.items() if name not in PIPFILE_SETTINGS and isinstance(value, dict)}
 
 
 def pylock_selection(path: Path, where: str) -> tuple[set[str], set[str]]:

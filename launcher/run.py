@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .errors import EX_NOEXEC, EX_NOTFOUND, LauncherError
 from .settings import Settings
+from .steps import set_subreaper
 
 TYPE_CHECKING = False  # typing is not imported: every job would pay for it
 if TYPE_CHECKING:
@@ -100,6 +101,7 @@ def hand_over(command: list[str], workdir: Path, environment: dict[str, str]) ->
     """Replace this process with the user's command (it keeps the PID, signals and exit code)."""
     os.chdir(workdir)
     reset_signals()
+    set_subreaper(0)  # the job's orphans go to the init, as in any container
     name = command[0]
     try:
         os.execvpe(name, command, environment)

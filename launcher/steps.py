@@ -9,6 +9,7 @@ daemon) is ended with it, so that nothing of the install runs beside the job.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 # its process group was killed (a process that left the group may still hold its pipes).
 DRAIN_SECONDS = 5
 POLL_SECONDS = 0.05  # how often the command is looked at where the kernel has no pidfds
+PR_SET_CHILD_SUBREAPER = 36  # prctl(2)
 
 
 class Step:
@@ -176,7 +178,46 @@ class Lines:
 
 
 def end_group(group: int) -> None:
+    """Kill what is left of a command: its process group, then any process it started that left
+    the group (a daemon that called setsid), which the launcher adopted as their subreaper."""
     try:
         os.killpg(group, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+    while orphans := children():
+        for pid in orphans:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in orphans:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def adopt_orphans() -> None:
+    """Make the launcher the subreaper of what its tools start: a process they leave behind, in any
+    process group, becomes its child and is ended with the tool. The job is not one (run.hand_over)."""
+    set_subreaper(1)
+
+
+def set_subreaper(on: int) -> None:
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, on, 0, 0, 0)
+
+
+def children() -> list[int]:
+    """The launcher's child processes, from /proc."""
+    me = os.getpid()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as status:
+                fields = status.read().rpartition(b")")[2].split()
+        except OSError:
+            continue
+        if len(fields) > 1 and fields[1] == str(me).encode():
+            found.append(int(entry))
+    return found

@@ -107,7 +107,46 @@ describe("python: detecting the requirements method", () => {
   it("L3.10 an extra the project does not declare: exit 78, naming those it does", async () => {
     const job = await runPython({ code: await tgz(application("")), env: { LAUNCHER_EXTRAS: "gpu" }, command: launch("echo", "ran") });
     expect(job.exitCode).toBe(78);
-    expect(launcherLines(job.stderr)).toEqual(["launcher: LAUNCHER_EXTRAS names 'gpu', which pyproject.toml does not declare (it declares: none)"]);
+    expect(launcherLines(job.stderr)).toEqual(["launcher: LAUNCHER_EXTRAS names gpu, which pyproject.toml does not declare (it declares: none)"]);
+  });
+
+  it.each([
+    ["uv", "does not have an extra named `gpu`"],
+    ["pip", "does not provide the extra 'gpu'"],
+  ])("L3.10 an extra that a setup.py project does not declare, which only the installer can tell (%s): exit 78, quoting the installer's word, nothing installed", async (installer, warning) => {
+    const setupPy = 'from setuptools import setup\nsetup(name="jobtool", version="0.1.0", packages=["jobtool"], install_requires=["greeting==1.0.0"], extras_require={"older": ["needs-greeting-one"]})\n';
+    const code = await tgz({ "setup.py": setupPy, "jobtool/__init__.py": project("setuptools")["jobtool/__init__.py"]! });
+    const env = { LAUNCHER_INSTALLER: installer, LAUNCHER_EXTRAS: "gpu" };
+    const job = await runPython(usingIndex(index, { code, env, command: launch("echo", "ran"), listChanges: true }));
+    expect(job.exitCode).toBe(78);
+    expect(launcherLines(job.stderr)).toEqual([`launcher: LAUNCHER_EXTRAS names gpu, which the project does not declare (the installer says: ${warning})`]);
+    expect(job.stderr).not.toMatch(/Traceback/);
+    expect(job.stdout).toBe("");
+    // The installer only resolved: nothing went into the image's environment.
+    expect(job.changes!.filter((changed) => changed.startsWith("/opt/venv/lib/"))).toEqual([]);
+  });
+
+  it("L3.12 a chain of 1 500 included dependency groups, selected with LAUNCHER_GROUPS, is followed to its end: the last group's greeting is installed and the job runs", async () => {
+    const links = Array.from({ length: 1500 }, (_, i) => `g${i} = [{include-group = "g${i + 1}"}]`);
+    const pyproject = ["[project]", 'name = "app"', 'version = "0.1.0"', "dependencies = []", "", "[dependency-groups]", ...links, 'g1500 = ["greeting"]', ""];
+    const code = await tgz({ "pyproject.toml": pyproject.join("\n") });
+    const job = await runPython(usingIndex(index, { code, env: { LAUNCHER_GROUPS: "g0" }, command: sayHello }));
+    expect(job.stderr).not.toMatch(/Traceback/);
+    expect(launcherLines(job.stderr)).toEqual([
+      expect.stringMatching(/^launcher: installed dependencies of the application in pyproject.toml with uv: 1 packages in \d+\.\d s$/),
+    ]);
+    expect(job.stdout).toBe("hello from greeting 2.0.0\n");
+    expect(job.exitCode).toBe(0);
+  });
+
+  it("L3.4 a 480 KB .py file of '# /// a' lines beside main.py is read in linear time: the job runs within a 60 s hang detector", async () => {
+    // Every line opens a block whose end could be any comment line after it: a search that
+    // starts again at each opening line reads the rest of the file once per line (minutes).
+    const code = await tgz({ "blocks.py": "# /// a\n".repeat((480 << 10) / 8), "main.py": "print('ran')\n" });
+    const job = await runPython({ code, command: launch("python", "main.py"), timeoutMs: 60_000 });
+    expect(job.stdout).toBe("ran\n");
+    expect(launcherLines(job.stderr)).toEqual(["launcher: nothing to install (no requirements file found)"]);
+    expect(job.exitCode).toBe(0);
   });
 
   it("L3.11 requirement files below the top are named in the nothing-to-install line", async () => {

@@ -142,6 +142,21 @@ describe("python: installing requirements", () => {
     expect(result.exitCode).toBe(0);
   });
 
+  it.each(["uv", "pip"])("L4.11 a build that leaves a process running (%s): its process group is ended with the install, so the job finds none", async (installer) => {
+    // Each time setup.py runs, it starts `sleep 4242` in the build's process group and notes its pid.
+    const look = [
+      "import os",
+      'started = open("/tmp/lingering.pids").read().split()',
+      'running = [pid for pid in os.listdir("/proc") if pid.isdigit() and open(f"/proc/{pid}/cmdline", "rb").read() == b"sleep\\x004242\\x00"]',
+      'print("started:", len(started) > 0, "running:", running)',
+    ].join("\n");
+    const job = await runPython(usingIndex(index, { code: await wants("lingering==0.1.0\n"), env: { LAUNCHER_INSTALLER: installer }, command: launch("python", "-c", look) }));
+    expect(job.stderr).not.toMatch(/Traceback/);
+    expect(job.stdout).toBe("started: True running: []\n");
+    expect(launcherLines(job.stderr)).toEqual([expect.stringMatching(summary)]);
+    expect(job.exitCode).toBe(0);
+  });
+
   it("L4.4 a failed install stops before the command, shows the installer's error, exits 69", async () => {
     const job = await runPython(
       usingIndex(index, { code: await wants("does-not-exist==1.0\n"), outputs: true, command: launch("echo", "ran") }),
@@ -153,6 +168,54 @@ describe("python: installing requirements", () => {
     expect(lines.at(-1)).toBe(
       `launcher: installing requirements.txt failed (uv exited 1): a requirement is not available from ${index.url}; full output in /outputs/requirements.log`,
     );
+  });
+});
+
+describe("python: one index policy, whatever the installer", () => {
+  // Index A has greeting 2.0.0; index B only 1.0.0 (it is as before 2.0.0 was out).
+  const files = (b: string) => ({
+    "--index-url in it": { "requirements.txt": `--index-url ${b}\ngreeting\n` },
+    "-i in a file it includes": { "requirements.txt": "-r base.txt\n", "base.txt": `-i ${b}\ngreeting\n` },
+  });
+  const hello = launch("python", "-c", "import greeting; print(greeting.hello())");
+
+  it.each([
+    ["--index-url in it", "uv"],
+    ["--index-url in it", "pip"],
+    ["-i in a file it includes", "uv"],
+    ["-i in a file it includes", "pip"],
+  ] as const)("L4.10 a requirements.txt that names its own index B (%s) while PIP_INDEX_URL names A, with %s: greeting comes from B, and a line says so", async (where, installer) => {
+    const [a, b] = [packageIndex(), packageIndex("before-greeting-2")];
+    const job = await runPython(usingIndex(a, { code: await tgz(files(b.url)[where]), env: { LAUNCHER_INSTALLER: installer }, command: hello }));
+    expect(job.stderr).not.toMatch(/Traceback/);
+    expect(job.stdout).toBe("hello from greeting 1.0.0\n");
+    expect(launcherLines(job.stderr)).toEqual([
+      "launcher: requirements.txt names its own package index (--index-url), used instead of PIP_INDEX_URL",
+      expect.stringMatching(summary),
+    ]);
+    expect(job.exitCode).toBe(0);
+    expect(await a.requests()).toEqual([]);
+    expect(await b.requests()).toContain("/files/greeting-1.0.0-py3-none-any.whl");
+  });
+
+  it.each([
+    ["uv", "greeting 1.0.0, from the first index that has it (the extra one)", "1.0.0", []],
+    [
+      "pip",
+      "greeting 2.0.0, the highest of both, and a line says that pip compares versions across indexes",
+      "2.0.0",
+      [
+        "launcher: pip takes each package from whichever of several indexes has its highest version, so a package on one can stand in for another of the same name; uv (LAUNCHER_INSTALLER=uv) takes it from the first index that has it",
+      ],
+    ],
+  ])("L4.10 PIP_INDEX_URL names A, PIP_EXTRA_INDEX_URL names B, with %s: %s", async (installer, _, version, lines) => {
+    const [a, b] = [packageIndex(), packageIndex("before-greeting-2")];
+    const env = { LAUNCHER_INSTALLER: installer, PIP_EXTRA_INDEX_URL: b.url };
+    const job = await runPython(usingIndex(a, { code: await wants("greeting\n"), env, command: hello }));
+    expect(job.stderr).not.toMatch(/Traceback/);
+    expect(job.stdout).toBe(`hello from greeting ${version}\n`);
+    expect(launcherLines(job.stderr)).toEqual([...lines, expect.stringMatching(summary)]);
+    expect(job.exitCode).toBe(0);
   });
 });
 

@@ -1,6 +1,7 @@
 // Locks: the versions a project's author locked are the versions the job gets. Each lock is
 // made at test time against an index where greeting 2.0.0 is not out yet; the jobs install
-// from one where it is, so that a lock that is not honoured shows.
+// from one where it is, so that a lock that is not honoured shows. (A lock that is there to
+// be passed over is made against the current index: it pins 2.0.0.)
 import { describe, expect, it } from "vitest";
 import { tgz } from "../support/fixtures.js";
 import { pipfileLock, poetryLock, pylock, uvLock } from "../support/locks.js";
@@ -128,6 +129,64 @@ describe("python: locks", () => {
     expect(job.exitCode).toBe(78);
     expect(launcherLines(job.stderr)).toEqual([message]);
     expect(job.stdout).toBe("");
+  });
+
+  it("L3.7 LAUNCHER_REQUIREMENTS=sub/uv.lock, with another uv.lock at the top: the version sub/uv.lock pins is installed", async () => {
+    // The top's lock pins greeting 2.0.0, sub/'s 1.0.0 (locked before 2.0.0 was out).
+    const files = {
+      ...app(["greeting"]),
+      "uv.lock": await uvLock(now, app(["greeting"])),
+      "sub/pyproject.toml": app(["greeting"])["pyproject.toml"],
+      "sub/uv.lock": await uvLock(then, app(["greeting"])),
+    };
+    const job = await runPython(usingIndex(now, { code: await tgz(files), env: { LAUNCHER_REQUIREMENTS: "sub/uv.lock" }, command: sayHello }));
+    expect(job.stderr).not.toMatch(/Traceback/);
+    expect(job.stdout).toBe("hello from greeting 1.0.0\n");
+    expect(launcherLines(job.stderr)).toEqual([expect.stringMatching(summary("sub/uv.lock (the locked versions)", 1))]);
+    expect(job.exitCode).toBe(0);
+  });
+
+  /** A uv application that declares the extra `older` and the dependency group `dev`. */
+  const declaring = {
+    ...app(["greeting"]),
+    "pyproject.toml": `${app(["greeting"])["pyproject.toml"]}\n[project.optional-dependencies]\nolder = ["needs-greeting-one"]\n\n[dependency-groups]\ndev = ["needs-greeting-one"]\n`,
+  };
+  /** A Poetry application with the dependency group `dev`. */
+  const poetryDeclaring = {
+    ...poetryApp(then, ["greeting"]),
+    "pyproject.toml": `${poetryApp(then, ["greeting"])["pyproject.toml"]}\n[tool.poetry.group.dev.dependencies]\nneeds-greeting-one = "*"\n`,
+  };
+  /** A Pipfile with the categories packages and dev-packages. */
+  const pipfileDeclaring = { ...pipfile(then, ["greeting"]), Pipfile: `${pipfile(then, ["greeting"]).Pipfile}\n[dev-packages]\nneeds-greeting-one = "*"\n` };
+  /** Each kind of lock, with the manifest that declares its extras and groups. */
+  const locked = {
+    "uv.lock": async () => ({ ...declaring, "uv.lock": await uvLock(then, declaring) }),
+    "poetry.lock": async () => ({ ...poetryDeclaring, "poetry.lock": await poetryLock(then, poetryDeclaring) }),
+    "Pipfile.lock": async () => ({ ...pipfileDeclaring, "Pipfile.lock": await pipfileLock(then, pipfileDeclaring) }),
+    // uv's export lists no extras or groups; this lock lists its project's, as PEP 751 lets a lock do.
+    "pylock.toml": async () => ({ "pylock.toml": `extras = ["older"]\ndependency-groups = ["dev"]\n${await pylock(then, declaring)}` }),
+  };
+  const undeclared = (setting: string, where: string, declared: string) =>
+    `launcher: ${setting} names gpu, which ${where} does not declare (it declares: ${declared})`;
+
+  it.each<[keyof typeof locked, string, string, string]>([
+    ["uv.lock", "LAUNCHER_EXTRAS", "gpu", undeclared("LAUNCHER_EXTRAS", "pyproject.toml", "older")],
+    ["uv.lock", "LAUNCHER_GROUPS", "gpu", undeclared("LAUNCHER_GROUPS", "pyproject.toml", "dev")],
+    ["poetry.lock", "LAUNCHER_GROUPS", "gpu", undeclared("LAUNCHER_GROUPS", "pyproject.toml", "dev")],
+    // A Pipfile's groups are its categories, and it has no extras.
+    ["Pipfile.lock", "LAUNCHER_GROUPS", "gpu", undeclared("LAUNCHER_GROUPS", "Pipfile", "dev-packages, packages")],
+    ["Pipfile.lock", "LAUNCHER_EXTRAS", "older", "launcher: LAUNCHER_EXTRAS is set, but a Pipfile has no extras; name its categories with LAUNCHER_GROUPS"],
+    ["pylock.toml", "LAUNCHER_EXTRAS", "gpu", undeclared("LAUNCHER_EXTRAS", "pylock.toml", "older")],
+    ["pylock.toml", "LAUNCHER_GROUPS", "gpu", undeclared("LAUNCHER_GROUPS", "pylock.toml", "dev")],
+  ])("L3.10 %s with %s=%s, a name it does not declare: exit 78 with the names it does, nothing installed", async (lock, setting, value, message) => {
+    const index = packageIndex();
+    const job = await runPython(usingIndex(index, { code: await tgz(await locked[lock]()), env: { [setting]: value }, command: launch("echo", "ran") }));
+    expect(job.exitCode).toBe(78);
+    expect(launcherLines(job.stderr)).toEqual([message]);
+    expect(job.stderr).not.toMatch(/Traceback/);
+    expect(job.stdout).toBe("");
+    // Refused before the lock's tool or the installer ran: nothing was asked of the index.
+    expect(await index.requests()).toEqual([]);
   });
 
   it("L3.8 a Pipfile without its lock: exit 78, saying how to make one", async () => {

@@ -230,11 +230,11 @@ def test_a_built_project_takes_extras_and_groups(tmp_path, config):
     [
         (
             {"LAUNCHER_EXTRAS": "gpu"},
-            "LAUNCHER_EXTRAS names 'gpu', which pyproject.toml does not declare (it declares: S3, plot)",
+            "LAUNCHER_EXTRAS names gpu, which pyproject.toml does not declare (it declares: S3, plot)",
         ),
         (
             {"LAUNCHER_GROUPS": "docs"},
-            "LAUNCHER_GROUPS names 'docs', which pyproject.toml does not declare (it declares: dev, test)",
+            "LAUNCHER_GROUPS names docs, which pyproject.toml does not declare (it declares: dev, test)",
         ),
     ],
 )

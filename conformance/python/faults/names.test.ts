@@ -50,7 +50,7 @@ const rows: Row[] = [
     name: "a PEP 723 dependency that holds a line break and a launcher line",
     files: { "main.py": `# /// script\n# dependencies = ["greeting\\n${FORGED}"]\n# ///\nprint('ran')\n` },
     exitCode: 78,
-    line: `launcher: main.py: 'dependencies' of its '# /// script' block hold 'greeting\\n${FORGED}', which is not a requirement; each starts with a package name`,
+    line: `launcher: main.py: 'dependencies' of its '# /// script' block holds 'greeting\\n${FORGED}', which is not a requirement; each starts with a package name`,
   },
 ];
 

@@ -4,6 +4,8 @@
 import { describe, expect, it } from "vitest";
 import { tgz } from "../../support/fixtures.js";
 import { type IndexUrl, packageIndex, refusingIndex, silentIndex, SLOW_INDEX_DELAY_MS } from "../../support/indexes.js";
+import type { JobResult } from "../../support/job.js";
+import { oldPoetryLock } from "../../support/locks.js";
 import { project } from "../../support/projects.js";
 import { launch, launcherLines, requirementsLog, runPython, usingIndex } from "../../support/python.js";
 
@@ -191,5 +193,147 @@ describe("python faults: an index that stops answering", () => {
     expect(job.exitCode).toBe(0);
     expect(await index.requests()).toContain("/files/greeting-1.0.0-py3-none-any.whl");
     expect(job.seconds).toBeGreaterThan(timeout);
+  });
+});
+
+/** What a job run with listChanges installed into the image's environment. */
+const installed = (job: JobResult): string[] => job.changes!.filter((changed) => changed.startsWith("/opt/venv/lib/"));
+
+/** An application's pyproject.toml with these lines in its [project] table (and tables after it). */
+const application = (...lines: string[]) => ["[project]", 'name = "app"', 'version = "0.1.0"', ...lines, ""].join("\n");
+
+/** A pyproject.toml just over 4 MiB (a comment makes it so). */
+const oversized = `${application("dependencies = []")}# ${"x".repeat(4 << 20)}\n`;
+
+interface Refusal {
+  name: string;
+  files: Record<string, string>;
+  env?: Record<string, string>;
+  /** The launcher's one line. */
+  message: string;
+}
+
+/** Rows as [name, row], so that a test is named by the whole name ($name would be cut short). */
+const titled = <Row extends { name: string }>(rows: Row[]): [string, Row][] => rows.map((row) => [row.name, row]);
+
+describe("python faults: manifests that say the wrong thing", () => {
+  it.each(titled<Refusal>([
+    {
+      name: 'L3.12 dependencies = "greeting" (a string, not a list): exit 78, one line naming the file and the key, nothing installed letter by letter',
+      files: { "pyproject.toml": application('dependencies = "greeting"') },
+      message: "launcher: pyproject.toml [project] dependencies must be a list of strings, not a string",
+    },
+    {
+      name: 'L3.12 a dependency "--help" in pyproject.toml: exit 78, never an option to the installer',
+      files: { "pyproject.toml": application('dependencies = ["--help"]') },
+      message: "launcher: pyproject.toml [project] dependencies holds '--help', which is not a requirement; each starts with a package name",
+    },
+    {
+      name: 'L3.12 a dependency "--help" in a PEP 723 block: exit 78, never an option to the installer',
+      files: { "main.py": '# /// script\n# dependencies = ["--help"]\n# ///\nprint("ran")\n' },
+      message: "launcher: main.py: 'dependencies' of its '# /// script' block holds '--help', which is not a requirement; each starts with a package name",
+    },
+    {
+      name: "L3.12 a dependency that holds a line break: exit 78, the line break escaped",
+      files: { "pyproject.toml": application('dependencies = ["greeting\\n--index-url=http://127.0.0.1:9/simple/"]') },
+      message:
+        "launcher: pyproject.toml [project] dependencies holds 'greeting\\n--index-url=http://127.0.0.1:9/simple/', which is not a requirement; each starts with a package name",
+    },
+    {
+      name: "L3.12 project = 1 (not a table): exit 78",
+      files: { "pyproject.toml": "project = 1\n" },
+      message: "launcher: pyproject.toml project must be a table, not a number",
+    },
+    {
+      name: "L3.12 [project] optional-dependencies = [] (not a table): exit 78",
+      files: { "pyproject.toml": application("dependencies = []", "optional-dependencies = []") },
+      message: "launcher: pyproject.toml [project] optional-dependencies must be a table, not a list",
+    },
+    {
+      name: "L3.12 a pyproject.toml that is a folder: exit 78",
+      files: { "pyproject.toml/README": "not a manifest\n", "main.py": 'print("ran")\n' },
+      message: "launcher: pyproject.toml is not a regular file; a manifest must be a file",
+    },
+    {
+      name: "L3.12 a pyproject.toml nested 5 000 arrays deep: exit 78, no crash",
+      files: { "pyproject.toml": `x = ${"[".repeat(5000)}${"]".repeat(5000)}\n` },
+      message: "launcher: pyproject.toml is not valid TOML: its tables or arrays are nested too deeply; fix it",
+    },
+    {
+      name: "L3.12 a pyproject.toml over 4 MiB: exit 78, before it is parsed",
+      files: { "pyproject.toml": oversized },
+      message: `launcher: pyproject.toml is ${oversized.length} bytes, more than a manifest holds (4194304); is it the right file?`,
+    },
+    {
+      name: "L3.12 a dependency group that includes itself, selected with LAUNCHER_GROUPS: exit 78",
+      files: { "pyproject.toml": application("dependencies = []", "", "[dependency-groups]", 'loop = [{include-group = "loop"}]') },
+      env: { LAUNCHER_GROUPS: "loop" },
+      message: "launcher: pyproject.toml dependency group loop includes itself",
+    },
+  ]))("%s", async (_, { files, env, message }) => {
+    const index = packageIndex();
+    const job = await runPython(usingIndex(index, { code: await tgz(files), env, command: launch("echo", "ran"), listChanges: true }));
+    expect(job.exitCode).toBe(78);
+    expect(launcherLines(job.stderr)).toEqual([message]);
+    expect(job.stderr).not.toMatch(/Traceback/);
+    // The job did not run, no installer ran (uv's help would be on stdout), nothing was
+    // asked of the index, and nothing was installed.
+    expect(job.stdout).toBe("");
+    expect(await index.requests()).toEqual([]);
+    expect(installed(job)).toEqual([]);
+  });
+});
+
+// Past its time limit, a tool is stopped at once; a job that ends within this hang detector
+// was not left to run on (the build below sleeps for an hour; the export runs for more than
+// six minutes).
+const BOUNDED_WITHIN_MS = 60_000;
+
+describe("python faults: tools that run too long", () => {
+  it.each(["uv", "pip"])(
+    "L4.11 a build that sleeps for an hour, with LAUNCHER_INSTALL_TIMEOUT=5 (%s): exit 69 after 5 s, one line naming the setting",
+    async (installer) => {
+      const job = await runPython(
+        usingIndex(fixtures, {
+          code: await tgz({ "requirements.txt": "sleeper==0.1.0\n" }),
+          env: { LAUNCHER_INSTALLER: installer, LAUNCHER_INSTALL_TIMEOUT: "5" },
+          outputs: true,
+          command: launch("echo", "ran"),
+          timeoutMs: BOUNDED_WITHIN_MS,
+        }),
+      );
+      expect(job.exitCode).toBe(69);
+      expect(launcherLines(job.stderr)).toEqual([
+        `launcher: installing requirements.txt failed: ${installer} ran for more than 5 s and was stopped (LAUNCHER_INSTALL_TIMEOUT sets the limit; raise it for a longer build); full output in /outputs/requirements.log`,
+      ]);
+      expect(job.stderr).not.toMatch(/Traceback/);
+      expect(job.stdout).toBe("");
+      expect(requirementsLog(job)).toMatch(/^== \S+Z stopped after 5 s \(LAUNCHER_INSTALL_TIMEOUT\)$/m);
+      expect(job.seconds).toBeGreaterThanOrEqual(5);
+    },
+  );
+
+  it("L4.11 an old-format poetry.lock that keeps `poetry export` busy for minutes, with LAUNCHER_LOCK_TIMEOUT=5: exit 69, one line naming the setting and `poetry lock`", async () => {
+    const job = await runPython({
+      code: await tgz({ ...(await oldPoetryLock()), "main.py": 'print("ran")\n' }),
+      env: { LAUNCHER_LOCK_TIMEOUT: "5" },
+      outputs: true,
+      command: launch("python", "main.py"),
+      // The lock is refused before any index is needed.
+      configure: (container) => container.withNetworkMode("none"),
+      listChanges: true,
+      timeoutMs: BOUNDED_WITHIN_MS,
+    });
+    expect(job.exitCode).toBe(69);
+    expect(launcherLines(job.stderr)).toEqual([
+      "launcher: installing poetry.lock (the locked versions) failed: poetry ran for more than 5 s and was stopped (LAUNCHER_LOCK_TIMEOUT sets the limit; an old poetry lock can take that long to read: run `poetry lock` and bundle again); full output in /outputs/requirements.log",
+    ]);
+    expect(job.stderr).not.toMatch(/Traceback/);
+    expect(job.stdout).toBe("");
+    // `poetry check --lock` accepts the lock (its content-hash is Poetry's) in under a second
+    // and the export runs on; on a loaded machine, the check itself may be what is stopped.
+    expect(requirementsLog(job)).toMatch(/^== \S+Z stopped after 5 s \(LAUNCHER_LOCK_TIMEOUT\)$/m);
+    expect(installed(job)).toEqual([]);
+    expect(job.seconds).toBeGreaterThanOrEqual(5);
   });
 });
