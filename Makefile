@@ -7,7 +7,7 @@ VERSION ?= dev
 REGISTRY ?=
 # Platforms of a published build (make build).
 PLATFORMS ?= linux/amd64,linux/arm64
-# How long make fuzz runs, in seconds.
+# How long make fuzz runs, in seconds, shared between its targets.
 FUZZ_SECONDS ?= 600
 export VERSION REGISTRY PLATFORMS FUZZ_SECONDS
 
@@ -43,7 +43,7 @@ orchestrator-test:
 test:
 	scripts/test
 
-## Fuzz the launcher's bundle stage for FUZZ_SECONDS (FUZZ_RUNS=N stops after N inputs).
+## Fuzz the whole launcher and its bundle stage for FUZZ_SECONDS in all (FUZZ_RUNS=N stops each after N inputs).
 fuzz:
 	scripts/fuzz
 

@@ -2,17 +2,28 @@
 
 Usage: /build/launcher.py -- COMMAND [ARGS...]
 
-Each module is one stage a job goes through, in this order:
+The stages a job goes through, in this order, and the modules each uses:
 
 - settings: every setting, read from the environment and checked once, before any work;
-- bundle: the code bundle at /code, extracted (through libarchive) or copied into the
-  working directory;
-- detect: how the bundle declares its requirements;
-- install: installing them with uv or pip;
-- log: /outputs/requirements.log, and the launcher's lines on stderr;
+- bundle: the code bundle at /code, put into the working directory:
+  - extract: libarchive's entries (from a tar, a zip or a directory) written under the policy;
+  - policy: what a bundle may write, from names and numbers alone (no disk);
+  - beneath: paths beneath the root, looked up and removed without following links;
+  - decompress: compressed streams, verified to their end;
+  - libarchive: the calls of Debian's libarchive, through ctypes;
+- detect: how the bundle declares its requirements, read by manifests (pyproject.toml,
+  PEP 723 blocks, Pipfiles, pylock.toml);
+- install: installing them with uv or pip:
+  - commands: the commands of an install, and the environment the installers get;
+  - requirement_files: whether a requirements file names its own index;
+  - steps: running one command, bounded in time, its output logged;
+  - failures: what an installer's failure means;
+  - defaults: the image's default libraries, kept in view;
+- log: /outputs/requirements.log, and the launcher's lines on stderr, each one printable line;
 - run: handing the process over to the job's command.
 
-main.py runs them in that order; errors.py holds the exit codes. The contract this
-implements, clause by clause, is CONTRACT.md. Standard library only (and Debian's
-libarchive, through ctypes): the launcher runs before any of the job's requirements exist.
+main.py runs them in that order (main.prepare, in-process, up to the hand-over; main.main
+execs the job); errors.py holds the exit codes. The contract this implements, clause by
+clause, is CONTRACT.md. Standard library only (and Debian's libarchive, through ctypes):
+the launcher runs before any of the job's requirements exist.
 """

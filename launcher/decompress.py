@@ -105,3 +105,7 @@ class Stream:
         """Read what libarchive left (the end-of-archive blocks, padding) to the stream's verified end."""
         for _ in self.chunks:
             pass
+
+    def close(self) -> None:
+        """Close the file now, finished or not (not whenever the garbage collector comes by)."""
+        self.chunks.close()

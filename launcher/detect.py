@@ -278,6 +278,11 @@ def detected_plan(workdir: Path, settings: Settings) -> Plan:
         return lock_plan(workdir, locks[0], f"found {locks[0]}{note}", unused, settings)
     ignored_locks = " (LAUNCHER_IGNORE_LOCK is set)" if settings.ignore_lock and present & LOCKS.keys() else ""
     if REQUIREMENTS_TXT in present:
+        if not (workdir / REQUIREMENTS_TXT).is_file():
+            raise LauncherError(
+                EX_CONFIG,
+                f"{REQUIREMENTS_TXT} is not a file (a folder, or a link to nothing); bundle the file itself",
+            )
         unused = [name for name in manifests if name != REQUIREMENTS_TXT]
         note = f"; not used: {', '.join(unused)} (requirements.txt wins){ignored_locks}" if unused else ""
         return Plan("requirements", REQUIREMENTS_TXT, f"found {REQUIREMENTS_TXT}{note}", ["-r", REQUIREMENTS_TXT])

@@ -139,6 +139,8 @@ class Extraction:
         finally:
             writer.free()
             reader.close()
+            if stream:
+                stream.close()
             os.fchdir(here)
             os.close(here)
         try:

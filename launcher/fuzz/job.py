@@ -348,8 +348,8 @@ def installer(plan: object, settings: object, log: object) -> Path:
         arg = args.pop(0)
         if arg == "-r" and args:
             target = os.path.realpath(os.path.join(directory, args.pop(0)))
-            if not target.startswith(root + os.sep):
-                raise AssertionError(f"the plan installs {target}, outside the root")
+            if not target.startswith(root + os.sep) or not os.path.isfile(target):
+                raise AssertionError(f"the plan installs {target}, which is not a file in the bundle")
         elif arg.startswith("-") or not arg.isprintable():
             raise AssertionError(f"the plan gives the installer {arg!r}, an option or not one line")
     return settings.base_env

@@ -79,3 +79,21 @@ def test_an_init_is_started_only_as_pid_1(monkeypatch):
     monkeypatch.setattr(os, "access", lambda path, mode: path == run.TINI)
     run.ensure_init({"A": "1"})
     assert calls == [(run.TINI, [run.TINI, "--", *sys.orig_argv], {"A": "1"})]
+
+
+@pytest.mark.skipif(
+    os.uname().machine not in run.SYSCALLS, reason="the system calls' numbers are known for x86_64 and aarch64"
+)
+def test_signals_the_c_library_keeps_are_reset_too():
+    # A child with 32 and 33 ignored (as an engine may start a container) and blocked, set by the
+    # system calls since Python's signal module refuses them; then the reset, then the job.
+    sigaction, sigprocmask = run.SYSCALLS[os.uname().machine]
+    code = (
+        f"import ctypes, os, sys; sys.path.insert(0, {str(ROOT)!r}); from launcher import run; "
+        "libc = ctypes.CDLL(None); ignore = ctypes.create_string_buffer((1).to_bytes(8, 'little') + bytes(24)); "
+        f"[libc.syscall({sigaction}, n, ignore, None, 8) for n in (32, 33)]; "
+        f"libc.syscall({sigprocmask}, 0, ctypes.byref(ctypes.c_uint64(0b11 << 31)), None, 8); "
+        "run.reset_signals(); os.execvp('grep', ['grep', '-E', '^Sig(Ign|Blk)', '/proc/self/status'])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout == "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
