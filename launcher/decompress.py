@@ -24,6 +24,11 @@ class StreamTooLong(Exception):
     """The decompressed data went past its cap."""
 
 
+class DamagedStream(Exception):
+    """A compressed stream that is damaged, cut short, or followed by something else: what the
+    decompressor said."""
+
+
 class TrailingData(ValueError):
     """Something other than zeros follows the last compressed stream."""
 
@@ -95,11 +100,16 @@ class Stream:
     @staticmethod
     def capped(chunks: Iterator[bytes], limit: int) -> Iterator[bytes]:
         total = 0
-        for chunk in chunks:
-            total += len(chunk)
-            if total > limit:
-                raise StreamTooLong(limit)
-            yield chunk
+        try:
+            for chunk in chunks:
+                total += len(chunk)
+                if total > limit:
+                    raise StreamTooLong(limit)
+                yield chunk
+        except StreamTooLong:
+            raise
+        except Exception as error:  # zlib.error, OSError (bz2), lzma.LZMAError, EOFError, TrailingData
+            raise DamagedStream(str(error) or type(error).__name__) from error
 
     def finish(self) -> None:
         """Read what libarchive left (the end-of-archive blocks, padding) to the stream's verified end."""

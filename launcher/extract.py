@@ -30,7 +30,7 @@ import stat
 from pathlib import Path
 
 from . import beneath
-from .decompress import Stream, StreamTooLong
+from .decompress import DamagedStream, Stream, StreamTooLong
 from .errors import EX_BUNDLE, EX_CANTCREATE, LauncherError
 from .log import quoted
 from .policy import (
@@ -93,9 +93,12 @@ class Extraction:
         self.lib = libarchive
         previous = locale.setlocale(locale.LC_CTYPE)
         set_locale("C.UTF-8" if self.kind == "zip" else "C")
+        self.root_fd = os.open(self.root, beneath.DIRECTORY)
         try:
             self.extract(libarchive)
+            self.check_end()
         finally:
+            os.close(self.root_fd)
             set_locale(previous)  # what the rest of the launcher reads and writes text by
 
     def extract(self, libarchive: object) -> None:
@@ -112,7 +115,6 @@ class Extraction:
         )
         stream = Stream(self.source, self.kind, self.stream_limit) if self.kind in COMPRESSED else None
         here = os.open(".", os.O_RDONLY | os.O_CLOEXEC)
-        self.root_fd = os.open(self.root, beneath.DIRECTORY)
         try:
             if directory:
                 os.chdir(self.source)  # the walk names entries from here: ".", "./a", "./a/b"
@@ -130,9 +132,7 @@ class Extraction:
         except libarchive.ReadError as error:
             source = reader.source.error if reader.source and reader.source.error else None
             raise self.damaged(source or error) from error
-        except (StreamTooLong, EOFError, ValueError, OSError) as error:
-            if isinstance(error, OSError) and not stream:
-                raise
+        except (StreamTooLong, DamagedStream) as error:
             raise self.damaged(error) from error
         except libarchive.WriteError as error:
             raise self.cannot_write(error) from error
@@ -143,10 +143,6 @@ class Extraction:
                 stream.close()
             os.fchdir(here)
             os.close(here)
-        try:
-            self.check_end()
-        finally:
-            os.close(self.root_fd)
 
     def check_end(self) -> None:
         if self.kind in TARS and self.end_gap == 0:
@@ -285,7 +281,6 @@ class Extraction:
     def verify_zip(self) -> None:
         """Read the zip's small members with zipfile, which checks their CRC."""
         import zipfile
-        import zlib
 
         try:
             with zipfile.ZipFile(self.source) as archive:
@@ -297,7 +292,7 @@ class Extraction:
                             pass
         except NotImplementedError:
             return  # a compression method zipfile lacks: libarchive has read the zip
-        except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+        except Exception as error:  # whatever zipfile makes of a damaged zip (BadZipFile, zlib.error, ValueError...)
             raise LauncherError(
                 EX_BUNDLE,
                 f"{self.source}: zip archive is truncated or corrupt ({error}); make and upload the bundle again",
