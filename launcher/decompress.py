@@ -95,7 +95,8 @@ class Stream:
     them from self.chunks; finish() reads what it left to the verified end of the last stream."""
 
     def __init__(self, source: Path, kind: str, limit: int) -> None:
-        self.chunks = self.capped(decompressed(source, kind), limit)
+        self.stream = decompressed(source, kind)
+        self.chunks = self.capped(self.stream, limit)
 
     @staticmethod
     def capped(chunks: Iterator[bytes], limit: int) -> Iterator[bytes]:
@@ -119,3 +120,4 @@ class Stream:
     def close(self) -> None:
         """Close the file now, finished or not (not whenever the garbage collector comes by)."""
         self.chunks.close()
+        self.stream.close()

@@ -20,7 +20,7 @@ After each input, these must hold (else the fuzzer stops and keeps the input):
 - every line on stderr is one printable line that starts `launcher: `, and so is every
   line of /outputs/requirements.log;
 - no requirement reaches the installer as an option, nor a file outside the bundle;
-- the run ends within a bound.
+- the run ends within a bound, and leaves no file open.
 """
 
 from __future__ import annotations
@@ -365,7 +365,11 @@ def lines_are_printable(text: str, where: str, prefix: str = "") -> None:
             raise AssertionError(f"{where} holds a line that is not one printable {prefix!r} line: {line!r}")
 
 
-def check(outcome: object, stderr: str, canaries: dict, seconds: float) -> None:
+def open_files() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def check(outcome: object, stderr: str, canaries: dict, seconds: float, files: int) -> None:
     if isinstance(outcome, int) and outcome not in CODES:
         raise AssertionError(f"exit {outcome}, which the contract does not list for the launcher: {stderr}")
     if not isinstance(outcome, int):
@@ -389,6 +393,8 @@ def check(outcome: object, stderr: str, canaries: dict, seconds: float) -> None:
         lines_are_printable(log.read_text(encoding="utf-8", errors="strict"), "requirements.log")
     if seconds > SECONDS:
         raise AssertionError(f"the run took {seconds:.1f} s")
+    if open_files() != files:
+        raise AssertionError(f"{open_files() - files} files left open")
 
 
 def clean() -> None:
@@ -405,11 +411,12 @@ def one_input(data: bytes) -> None:
     try:
         argv, environ = job(data)
         canaries = snapshot()
+        files = open_files()
         stderr = io.StringIO()
         started = time.monotonic()
         with contextlib.redirect_stderr(stderr):
             outcome = main.prepare(argv, environ, installer)
-        check(outcome, stderr.getvalue(), canaries, time.monotonic() - started)
+        check(outcome, stderr.getvalue(), canaries, time.monotonic() - started, files)
     finally:
         clean()
 
