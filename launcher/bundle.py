@@ -11,6 +11,7 @@ directory is never one the launcher did not make.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from . import beneath
@@ -168,6 +169,17 @@ def is_tar_number(field: bytes) -> bool:
     return not field.lstrip(b" ").lstrip(b"01234567").strip(b" \0")
 
 
+def check_regular(source: Path) -> None:
+    """A bundle file is a regular file: a FIFO would never end (or be read twice), a device never stop."""
+    try:
+        mode = os.stat(source).st_mode
+    except OSError as error:
+        raise LauncherError(EX_BUNDLE, f"cannot read {source} ({error.strerror})") from error
+    if not stat.S_ISREG(mode):
+        what = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise LauncherError(EX_BUNDLE, f"{source} is {what}, not a bundle file; {MAKE_ONE}")
+
+
 def is_bundle_file(path: Path) -> bool:
     """Whether a lone file in a /code directory is the bundle: an archive by content or by name."""
     return sniff(path) is not None or path.name.lower().endswith(ARCHIVE_SUFFIXES)
@@ -178,6 +190,8 @@ def is_bundle_file(path: Path) -> bool:
 
 def extract(source: Path, root: Path, settings: Settings, left_out: LeftOut | None = None, kind: str = "") -> None:
     """Extract the archive (or copy the directory) at source into root (empty), all or nothing."""
+    if not kind:
+        check_regular(source)
     kind = kind or sniff(source) or ""
     if not kind:
         raise LauncherError(EX_BUNDLE, f"{source} is not a tar or zip archive; {MAKE_ONE}")

@@ -17,6 +17,7 @@ from .log import shown
 from .manifests import (
     Pyproject,
     check_declared,
+    check_lock,
     normalized,
     pipfile_categories,
     pylock_selection,
@@ -222,6 +223,7 @@ def lock_plan(directory: Path, lock: str, reason: str, unused: list[str], settin
                 EX_CONFIG, f"found {name} without the {manifest.name} it locks; bundle both, or leave the lock out"
             )
     folder = posixpath.dirname(lock)
+    check_lock(directory / name, name if name in LOCKS else "pylock", label(folder, name))
     check_lock_selection(directory, name, settings, folder)
     if name not in LOCKS:
         return Plan(

@@ -10,7 +10,7 @@ import re
 import signal
 
 from .errors import EX_CANTCREATE, EX_CONFIG, EX_INSTALL
-from .settings import Settings, public_url
+from .settings import SHORTEST_SECRET, Settings, public_url
 
 # What an installer's error output means, first match wins: (pattern, exit code, what to tell the user).
 # The patterns are those of the pinned uv and pip (images/python/base_requirements.txt).
@@ -38,7 +38,9 @@ INSTALL_FAILURES = (
         "the disk filled up (the installer's cache and builds are in /tmp); give the job more space",
     ),
     (
-        r"Couldn't parse requirement|Invalid requirement|Invalid marker|expected '-c', '-e', '-r' or the start",
+        r"(?m)Couldn't parse requirement|Invalid requirement|Invalid marker|expected '-c', '-e', '-r' or the start|"
+        r"error: Expected `[^`]+`, found .*:\d+:\d+$|must be followed by an argument: .*:\d+:\d+$|"
+        r"Unexpected '[^']*', expected '-c', '-e', '-r'|Invalid URL in `[^`]+` at position",
         EX_CONFIG,
         "a requirement is not valid; fix the line shown above",
     ),
@@ -46,6 +48,12 @@ INSTALL_FAILURES = (
         r"File not found: `|Could not open requirements file|Error parsing included file",
         EX_CONFIG,
         "a file named in the requirements is missing from the bundle",
+    ),
+    (
+        r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|invalid peer certificate|UnknownIssuer",
+        EX_INSTALL,
+        "{place} presented a certificate that this job does not trust; give the CA bundle that signed it with "
+        "PIP_CERT or SSL_CERT_FILE",
     ),
     (
         r"tcp connect error|Connection refused|Failed to establish a new connection|dns error|"
@@ -77,7 +85,10 @@ INSTALL_FAILURES = (
 )
 # Where installers say what failed: uv's "Failed to fetch: URL", pip's connection pool and indexes.
 FETCH_FAILED = re.compile(r"Failed to fetch:? `?(https?://[^\s`'\"]+)")
-CONNECTION_POOL = re.compile(r"HTTPS?ConnectionPool\(host='([^']+)', port=(\d+)\)")
+CONNECTION_POOL = re.compile(
+    r"(HTTPS?)ConnectionPool\(host='([^']+)', port=(\d+)\)(?:: Max retries exceeded with url: (\S+))?"
+)
+COULD_NOT_FETCH = re.compile(r"Could not fetch URL (https?://\S+?):? ")
 LOOKING_IN = re.compile(r"^Looking in indexes: (.+)$", re.MULTILINE)
 HIDDEN = "****"  # what credentials become in output, as uv and pip hide them too
 # The user information (`user:password@`) and the query (`?token=...`) of a URL in a line of output.
@@ -108,6 +119,17 @@ def status(code: int) -> str:
     return f"exited {code}"
 
 
+def without_traceback(lines: list[str]) -> list[str]:
+    """A tool's lines with a Python traceback in them cut down to what it raised (the log keeps all)."""
+    starts = [
+        index for index, line in enumerate(lines) if line.lstrip().startswith("Traceback (most recent call last)")
+    ]
+    if not starts:
+        return lines
+    raised = next((line for line in reversed(lines[starts[-1] :]) if line.strip()), "")
+    return [*lines[: starts[-1]], raised.strip()]
+
+
 def explain_failure(lines: list[str], settings: Settings, failures: tuple = INSTALL_FAILURES) -> tuple[int, str]:
     """The exit code and the explanation for an installer's failure, from its output: what
     failed is named from what the installer says failed, not from the settings."""
@@ -132,8 +154,13 @@ def failing_place(text: str) -> str:
         return shown_url(fetched[-1])
     pools = CONNECTION_POOL.findall(text)  # pip
     if pools:
-        host, port = pools[-1]
+        scheme, host, port, path = pools[-1]
+        if path and "/simple" not in path:  # a download, not an index page
+            return shown_url(f"{scheme.lower()}://{host}:{port}{path}")
         return f"the package index at {host}:{port}"
+    fetched = COULD_NOT_FETCH.findall(text)  # pip, for an index page it could not get
+    if fetched:
+        return shown_url(fetched[-1])
     looked = LOOKING_IN.findall(text)  # pip, which names the indexes it tried
     if looked:
         return "the package index " + ", ".join(shown_url(url.strip()) for url in looked[-1].split(","))
@@ -156,5 +183,8 @@ def scrub(line: str, secrets: tuple[str, ...]) -> str:
         line = URL_USERINFO.sub(rf"\1{HIDDEN}@", line)
         line = URL_QUERY.sub(rf"\1{HIDDEN}", line)
     for secret in secrets:
-        line = line.replace(secret, HIDDEN)
+        if len(secret) >= SHORTEST_SECRET:
+            line = line.replace(secret, HIDDEN)
+        elif secret in line:
+            line = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", HIDDEN, line)
     return line

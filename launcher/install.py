@@ -18,7 +18,7 @@ from .defaults import Resolution, dependents, describe, required_of
 from .defaults import installed as installed_in
 from .detect import Plan
 from .errors import EX_CANTCREATE, EX_CONFIG, LauncherError
-from .failures import INSTALL_FAILURES, LOOKING_IN, explain_failure, status
+from .failures import INSTALL_FAILURES, LOOKING_IN, explain_failure, status, without_traceback
 from .log import Log, printable, say, shown
 from .settings import Settings
 from .steps import Step, TimedOut, adopt_orphans, run_step
@@ -88,7 +88,7 @@ class Runner:
         if step.stdout_to is not None and code == 0:
             step.stdout_to.write_text("".join(f"{line}\n" for line in out))
         if code != 0 and check:
-            for line in (err or out)[-INSTALL_TAIL_LINES:]:
+            for line in without_traceback(err or out)[-INSTALL_TAIL_LINES:]:
                 print(printable(f"{step.tool}| {line}"), file=sys.stderr)
             exit_code, hint = explain_failure(err + out, self.settings, step.failures or INSTALL_FAILURES)
             failed = f"installing {self.plan.method} failed ({step.tool} {status(code)})"

@@ -238,6 +238,36 @@ def pylock_selection(path: Path, where: str) -> tuple[set[str], set[str]]:
     return set(extras), set(groups)
 
 
+def check_lock(path: Path, kind: str, where: str) -> None:
+    """A lock holds what its tool writes, at least in outline: one that does not is exit 78 before
+    its tool reads it (and fails in ways that say nothing of the lock)."""
+    relock = {"Pipfile.lock": "pipenv lock", "poetry.lock": "poetry lock", "uv.lock": "uv lock"}.get(kind, "uv export")
+    redo = f"make it again with `{relock}`"
+    if kind == "Pipfile.lock":
+        import json
+
+        try:
+            document = json.loads(read_text(path, where))
+        except ValueError as error:
+            raise refused(where, f"is not valid JSON ({error}); {redo}") from error
+        if not isinstance(document, dict) or not isinstance(document.get("_meta"), dict):
+            raise refused(where, f"is not a lock Pipenv wrote (no _meta table); {redo}")
+        for category, packages in document.items():
+            if not isinstance(packages, dict):
+                raise refused(where, f"{category} must be a table, not {type_name(packages)}; {redo}")
+        return
+    document = read_toml(path, where)
+    if kind == "poetry.lock" and not isinstance(document.get("metadata"), dict):
+        raise refused(where, f"is not a lock Poetry wrote (no [metadata] table); {redo}")
+    packages = document.get("package" if kind != "pylock" else "packages", [])
+    if not isinstance(packages, list) or not all(isinstance(item, dict) for item in packages):
+        raise refused(where, f"must list its packages as tables, not {type_name(packages)}; {redo}")
+    if kind == "pylock":
+        version = document.get("lock-version")
+        if not isinstance(version, str) or not version.startswith("1."):
+            raise refused(where, f"has lock-version {version!r}, not one of PEP 751's 1.x; {redo}")
+
+
 # --- PEP 723 inline script metadata -------------------------------------------------
 
 

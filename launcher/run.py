@@ -97,6 +97,33 @@ def interpreter(path: str) -> str | None:
     return words[0].decode("utf-8", "replace") if words else None
 
 
+def why_not_executable(name: str, environment: dict[str, str]) -> str:
+    """Why exec refused name: a directory, a file without its x bits, or a filesystem mounted noexec."""
+    path = name if os.sep in name else found_on_path(name, environment.get("PATH", os.defpath))
+    if path and os.path.isdir(path):
+        return "is a directory"
+    try:
+        mode = os.stat(path).st_mode if path else 0
+        noexec = bool(path) and bool(os.statvfs(path).f_flag & os.ST_NOEXEC)
+    except OSError:
+        mode, noexec = 0, False
+    if noexec and mode & 0o111:
+        return (
+            f"is on a filesystem mounted noexec ({path}); mount it with exec (such as --tmpfs /tmp:exec), "
+            "or run it with its interpreter"
+        )
+    return "is not executable (chmod +x it, or run it with its interpreter)"
+
+
+def found_on_path(name: str, path: str) -> str | None:
+    """The first file named name on path, as exec looks for it (whether it may run or not)."""
+    for directory in path.split(os.pathsep):
+        candidate = os.path.join(directory or ".", name)
+        if os.path.isfile(candidate) or os.path.isdir(candidate):
+            return candidate
+    return None
+
+
 def hand_over(command: list[str], workdir: Path, environment: dict[str, str]) -> NoReturn:
     """Replace this process with the user's command (it keeps the PID, signals and exit code)."""
     os.chdir(workdir)
@@ -114,11 +141,6 @@ def hand_over(command: list[str], workdir: Path, environment: dict[str, str]) ->
         where = "" if os.sep in name else " on PATH"
         raise LauncherError(EX_NOTFOUND, f"command not found{where}: {name!r}") from error
     except PermissionError as error:
-        what = (
-            "is a directory"
-            if os.path.isdir(name)
-            else "is not executable (chmod +x it, or run it with its interpreter)"
-        )
-        raise LauncherError(EX_NOEXEC, f"command {name!r} {what}") from error
+        raise LauncherError(EX_NOEXEC, f"command {name!r} {why_not_executable(name, environment)}") from error
     except OSError as error:
         raise LauncherError(EX_NOEXEC, f"cannot run {name!r}: {error.strerror}") from error

@@ -76,7 +76,7 @@ OTHER_SETTINGS: dict[str, str | int | None] = {
     "UV_HTTP_RETRIES": None,
 }
 
-SIZE = re.compile(r"(\d+)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)
+SIZE = re.compile(r"([0-9]+)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)
 SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 SIZE_FORM = "a whole number of bytes, optionally with a k, m, g or t suffix (1g = 1 GiB)"
 URL_SCHEMES = ("http", "https", "file")
@@ -87,8 +87,9 @@ URL_FORM = (
 # pip's reading of a yes/no setting (PIP_NO_INDEX).
 TRUE_WORDS = frozenset({"1", "y", "yes", "t", "true", "on"})
 FALSE_WORDS = frozenset({"0", "n", "no", "f", "false", "off"})
-# Secrets shorter than this are not searched for in an installer's output on their own
-# (every URL's user information and query are hidden there whatever their length).
+# Secrets shorter than this are hidden in an installer's output only where they stand alone
+# (not inside a longer word), and a short one of digits only (a flag, a count) not at all;
+# every URL's user information and query are hidden whatever their length.
 SHORTEST_SECRET = 4
 # Variables whose values are credentials, whatever tool reads them.
 SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|_AUTH\b|API_KEY", re.IGNORECASE)
@@ -324,6 +325,7 @@ def url(name: str, value: str) -> str:
         or parts.scheme not in URL_SCHEMES
         or (parts.scheme != "file" and not parts.hostname)
         or not value.isprintable()
+        or any(char.isspace() for char in value)
     ):
         raise invalid(f"{name} (value not shown)", None, URL_FORM)
     return value
@@ -358,7 +360,7 @@ def bounded(environ: dict[str, str], name: str, whole: bool, low: float, high: f
     if value is None:
         return None
     try:
-        number = int(value) if whole else float(value)
+        number = (int(value) if whole else float(value)) if value.isascii() else math.nan
     except ValueError:
         number = math.nan
     if not low <= number <= high:
@@ -394,7 +396,7 @@ def secrets_in(value: str) -> set[str]:
         found.add(value.split("://", 1)[-1].rpartition("@")[0])
     if parts.query:
         found.update(item.partition("=")[2] or item for item in parts.query.split("&"))
-    return {form for secret in found for form in (secret, unquote(secret)) if len(form) >= SHORTEST_SECRET}
+    return {form for secret in found for form in (secret, unquote(secret)) if form}
 
 
 def secrets_of(environ: dict[str, str]) -> tuple[str, ...]:
@@ -402,8 +404,9 @@ def secrets_of(environ: dict[str, str]) -> tuple[str, ...]:
     indexes, find-links, and any other tool's), and the values of *_PASSWORD and *_TOKEN."""
     found: set[str] = set()
     for name, value in environ.items():
-        if SECRET_NAME.search(name) and len(value.strip()) >= SHORTEST_SECRET:
-            found.add(value.strip())
+        if SECRET_NAME.search(name):  # each line on its own: output comes line by line
+            lines = {line.strip() for line in value.splitlines()}
+            found.update(line for line in lines if line and not (len(line) < SHORTEST_SECRET and line.isdigit()))
         if "://" in value:
             for item in re.split(r"[\s,]+", value):
                 if "://" in item:

@@ -43,6 +43,21 @@ describe("python: the hand-over to the job", () => {
     expect(statusField(job.stdout, "SigBlk")).toBe("0000000000000000");
   });
 
+  it("L7.1 a command on a /tmp mounted noexec (a plain --tmpfs /tmp): 126, one line that names the mount, not chmod", async () => {
+    const job = await runPython({
+      code: await tgz({ "run.sh": "#!/bin/sh\necho ran\n" }, ["run.sh"]),
+      user: "12345:12345",
+      readOnlyRoot: true,
+      configure: (c) => c.withTmpFs({ "/tmp": "rw,noexec" }),
+      command: launch("./run.sh"),
+    });
+    expect(job.exitCode).toBe(126);
+    expect(launcherLines(job.stderr)).toEqual([
+      "launcher: nothing to install (no requirements file found)",
+      "launcher: command './run.sh' is on a filesystem mounted noexec (./run.sh); mount it with exec (such as --tmpfs /tmp:exec), or run it with its interpreter",
+    ]);
+  });
+
   it.each([
     ["yes | head -1 ends quietly (SIGPIPE)", ["sh", "-c", "yes | head -1"], 0, "y\n", []],
     ["a pipeline under pipefail exits 141", ["bash", "-o", "pipefail", "-c", "yes | head -1"], 141, "y\n", []],

@@ -296,6 +296,16 @@ describe("python: installing through a TLS-intercepting proxy", () => {
     expect(job.exitCode).toBe(0);
   });
 
+  it.each(["uv", "pip"])("L4.5 an index whose certificate the job does not trust (%s): exit 69, one line that says so and how to trust it", async (installer) => {
+    const job = await overHttps({ PIP_RETRIES: "0" }, installer);
+    expect(job.exitCode).toBe(69);
+    expect(launcherLines(job.stderr)).toEqual([
+      expect.stringMatching(
+        /^launcher: installing requirements\.txt failed \((uv|pip) exited \d+\): .+ presented a certificate that this job does not trust; give the CA bundle that signed it with PIP_CERT or SSL_CERT_FILE$/,
+      ),
+    ]);
+  });
+
   it("L4.3 PIP_TRUSTED_HOST lets an index with an untrusted certificate through", async () => {
     const job = await overHttps({ PIP_TRUSTED_HOST: "127.0.0.1" });
     expect(job.stdout).toBe("hello from greeting 1.0.0\n");

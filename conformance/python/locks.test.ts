@@ -204,3 +204,23 @@ describe("python: locks", () => {
     ]);
   });
 });
+
+describe("python: locks their tool did not write", () => {
+  it.each([
+    ["a Pipfile.lock that is a JSON list", { Pipfile: "[packages]\n", "Pipfile.lock": "[]" }, "launcher: Pipfile.lock is not a lock Pipenv wrote (no _meta table); make it again with `pipenv lock`"],
+    ["a pylock.toml that is not TOML", { "pylock.toml": "[[packages\n" }, /^launcher: pylock\.toml is not valid TOML \(.+\); fix it$/],
+    ["a pylock.toml of another lock-version", { "pylock.toml": 'lock-version = "9.0"\n' }, "launcher: pylock.toml has lock-version '9.0', not one of PEP 751's 1.x; make it again with `uv export`"],
+    [
+      "a pylock.toml whose packages are a string",
+      { "pylock.toml": 'lock-version = "1.0"\npackages = "x"\n' },
+      "launcher: pylock.toml must list its packages as tables, not a string; make it again with `uv export`",
+    ],
+  ])("L3.12 %s: exit 78, one line, no tool's traceback", async (_, files, line) => {
+    const job = await runPython(usingIndex(now, { code: await tgz({ ...files, "main.py": "print('ran')\n" }), command: launch("python", "main.py") }));
+    expect(job.exitCode).toBe(78);
+    expect(launcherLines(job.stderr)).toEqual([typeof line === "string" ? line : expect.stringMatching(line)]);
+    expect(job.stderr).not.toMatch(/Traceback|File "/);
+    expect(job.stdout).toBe("");
+  });
+});
+

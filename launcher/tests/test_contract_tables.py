@@ -13,11 +13,11 @@ APP = '[project]\nname = "app"\nversion = "0.1.0"\ndependencies = ["rich"]\n'
 SCRIPT = '# /// script\n# dependencies = ["rich"]\n# ///\nprint(1)\n'
 # A bundle for each file of DETECTION_ORDER: the file as named there, and what must come with it.
 BUNDLES = {
-    "uv.lock": {"uv.lock": "", "pyproject.toml": APP},
-    "poetry.lock": {"poetry.lock": "", "pyproject.toml": APP},
-    "Pipfile.lock": {"Pipfile.lock": "{}", "Pipfile": ""},
-    "pylock.toml": {"pylock.toml": ""},
-    "pylock.NAME.toml": {"pylock.dev.toml": ""},
+    "uv.lock": {"uv.lock": "version = 1\n", "pyproject.toml": APP},
+    "poetry.lock": {"poetry.lock": "[metadata]\n", "pyproject.toml": APP},
+    "Pipfile.lock": {"Pipfile.lock": '{"_meta": {}}', "Pipfile": ""},
+    "pylock.toml": {"pylock.toml": 'lock-version = "1.0"\n'},
+    "pylock.NAME.toml": {"pylock.dev.toml": 'lock-version = "1.0"\n'},
     "requirements.txt": {"requirements.txt": "rich\n"},
     "pyproject.toml": {"pyproject.toml": APP},
     "setup.py": {"setup.py": ""},

@@ -23,8 +23,14 @@ dev = [{include-group = "test"}, "ruff"]
 """
 
 
+# The least each lock holds in outline (manifests.check_lock), for tests that only need one to be there.
+LOCK_OUTLINES = {"uv.lock": "version = 1\n", "poetry.lock": "[metadata]\n", "Pipfile.lock": '{"_meta": {}}'}
+
+
 def write(root: Path, files: dict[str, str]) -> Path:
     for name, content in files.items():
+        if not content and (name in LOCK_OUTLINES or name.startswith("pylock")):
+            content = LOCK_OUTLINES.get(name, 'lock-version = "1.0"\n')
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(content)
     return root

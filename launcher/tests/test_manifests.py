@@ -74,3 +74,22 @@ def test_a_group_that_includes_itself_is_a_config_error():
     )
     with pytest.raises(LauncherError, match="dependency group a includes itself"):
         pyproject.group("a")
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "message"),
+    [
+        ("Pipfile.lock", "[]", "is not a lock Pipenv wrote"),
+        ("Pipfile.lock", "{", "is not valid JSON"),
+        ("Pipfile.lock", '{"_meta": {}, "default": []}', "default must be a table"),
+        ("poetry.lock", "x = 1\n", "is not a lock Poetry wrote"),
+        ("pylock", 'lock-version = "9.0"\n', "has lock-version '9.0'"),
+        ("pylock", 'lock-version = "1.0"\npackages = "x"\n', "must list its packages as tables"),
+        ("pylock", "[[", "is not valid TOML"),
+    ],
+)
+def test_a_lock_that_its_tool_did_not_write_is_a_config_error(tmp_path, kind, text, message):
+    (tmp_path / "lock").write_text(text)
+    with pytest.raises(LauncherError, match=re.escape(message)) as error:
+        manifests.check_lock(tmp_path / "lock", kind, "the lock")
+    assert error.value.code == EX_CONFIG

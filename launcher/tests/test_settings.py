@@ -92,7 +92,7 @@ def test_index_urls_are_shown_without_credentials(url, shown):
         ("https://user:s3cret@index.example/simple/", {"s3cret"}),
         ("https://user:p%40ss1@index.example/simple/", {"p%40ss1", "p@ss1"}),
         ("https://t0ken-value@index.example/simple/", {"t0ken-value"}),
-        ("https://user:ab@index.example/", set()),  # too short to search for alone
+        ("https://user:ab@index.example/", {"ab"}),  # hidden where it stands alone
         ("https://index.example/simple/?token=t0ken-value", {"t0ken-value"}),
         ("https://t0k/en-rest@index.example/simple/", {"t0k/en-rest"}),
     ],
@@ -102,7 +102,8 @@ def test_secrets_in_index_urls(url, secrets):
 
 
 @pytest.mark.parametrize(
-    "url", ["ftp://x/simple", "https:///simple", "https://host:port/simple", "index.example/simple"]
+    "url",
+    ["ftp://x/simple", "https:///simple", "https://host:port/simple", "index.example/simple", "http://us er:pw@h/s"],
 )
 def test_malformed_index_urls_are_refused_without_being_shown(config, url):
     with pytest.raises(LauncherError) as error:

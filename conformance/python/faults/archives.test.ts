@@ -342,6 +342,25 @@ describe("python faults: archives", () => {
     expect(job.stdout).toBe("");
   });
 
+  it.each([
+    ["a FIFO", "fifo"],
+    ["a device (/dev/zero)", "device"],
+  ])("L1.6 /code that is %s is refused at once, never read", async (_, kind) => {
+    const dir = await tempDir();
+    const source = kind === "fifo" ? path.join(dir, "code") : "/dev/zero";
+    if (kind === "fifo") await execa("mkfifo", [source]);
+    const job = await runPython({
+      configure: (c) => c.withBindMounts([{ source, target: "/code", mode: "ro" }]).withMemoryLimit(256 << 20),
+      command: launch("echo", "ran"),
+      timeoutMs: 60_000,
+    });
+    expect(job.exitCode).toBe(65);
+    expect(launcherLines(job.stderr)).toEqual([
+      `launcher: /code is ${kind === "fifo" ? "a FIFO" : "a device"}, not a bundle file; make the bundle with: tar czf bundle.tgz -C DIR . (or zip it)`,
+    ]);
+    expect(job.stdout).toBe("");
+  });
+
   it("L1.2 a directory bundle 1 300 directories deep is copied whole", async () => {
     const dir = await tree({ "main.py": "print(1)\n" });
     const deep = path.join(dir, ...Array<string>(1300).fill("e"));

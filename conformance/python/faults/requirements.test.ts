@@ -126,6 +126,27 @@ const failures: Failure[] = [
     message: /\(pip exited 1\): the package index http:\/\/127\.0\.0\.1:9\/simple\/ could not be reached/,
     within: REFUSED_WITHIN_S,
   },
+  {
+    name: "L4.5 a requirements line uv cannot parse (an unknown option after a requirement): 78 as with pip",
+    files: { "requirements.txt": "greeting==1.0.0 --bogus-option\n" },
+    exitCode: 78,
+    message: /^launcher: installing requirements\.txt failed \(uv exited 2\): a requirement is not valid; fix the line shown above$/,
+    shows: "--bogus-option",
+  },
+  {
+    name: "L4.5 an --index-url line with no URL",
+    files: { "requirements.txt": "--index-url\ngreeting==1.0.0\n" },
+    exitCode: 78,
+    message: /^launcher: installing requirements\.txt failed \(uv exited 2\): a requirement is not valid; fix the line shown above$/,
+  },
+  {
+    name: "L4.5 a download that cannot be reached, with pip: the line names the URL, not the index",
+    files: { "requirements.txt": "greeting @ http://127.0.0.1:1/files/greeting-1.0.0-py3-none-any.whl\n" },
+    env: { LAUNCHER_INSTALLER: "pip", PIP_RETRIES: "0" },
+    exitCode: 69,
+    message: /^launcher: installing requirements\.txt failed \(pip exited 1\): http:\/\/127\.0\.0\.1:1\/files\/greeting-1\.0\.0-py3-none-any\.whl could not be reached; /,
+    within: REFUSED_WITHIN_S,
+  },
 ];
 
 describe("python faults: requirements", () => {

@@ -4,7 +4,8 @@ import { symlink } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { tgz, tree } from "../../support/fixtures.js";
-import { launch, launcherLines, requirementsLog, runPython } from "../../support/python.js";
+import { packageIndex } from "../../support/indexes.js";
+import { launch, launcherLines, requirementsLog, runPython, usingIndex } from "../../support/python.js";
 
 const hello = { "main.py": 'print("hello from the bundle")\n' };
 const invalid = (setting: string, form: string) => `launcher: ${setting} is not valid: ${form}`;
@@ -36,6 +37,7 @@ describe("python faults: settings", () => {
     { env: { LAUNCHER_LOCK_TIMEOUT: "soon" }, message: invalid("LAUNCHER_LOCK_TIMEOUT='soon'", "give a number of seconds from 1 to 604800") },
     { env: { PIP_NO_INDEX: "maybe" }, message: invalid("PIP_NO_INDEX='maybe'", "give 1, true, yes or on (or 0, false, no, off)") },
     { env: { PIP_INDEX_URL: "ftp://mirror.example/simple" }, message: invalid("PIP_INDEX_URL (value not shown)", URL) },
+    { env: { PIP_INDEX_URL: "http://us er:sp ace@index.example/simple" }, message: invalid("PIP_INDEX_URL (value not shown)", URL) },
     // A password with a raw '@' and ':' leaves a port that is not a number: refused, and never quoted.
     { env: { PIP_INDEX_URL: "https://user:p@ss:w0rd@index.example:x/simple" }, message: invalid("PIP_INDEX_URL (value not shown)", URL) },
     { env: { PIP_EXTRA_INDEX_URL: "https://ok.example/simple not-a-url" }, message: invalid("PIP_EXTRA_INDEX_URL (value not shown)", URL) },
@@ -134,6 +136,25 @@ describe("python faults: credentials anywhere in the settings", () => {
     expect(launcherLines(job.stderr)).toEqual([expect.stringMatching(/^launcher: installing requirements\.txt failed \(uv exited \d+\): /)]);
     const log = requirementsLog(job);
     expect(log).toMatch(/^stderr\| /m);
+    for (const secret of secrets) {
+      expect(job.stderr).not.toContain(secret);
+      expect(log).not.toContain(secret);
+    }
+  });
+});
+
+describe("python faults: secrets a build prints", () => {
+  const index = packageIndex();
+  it.each<{ name: string; env: Record<string, string>; secrets: string[] }>([
+    { name: "values of three characters", env: { MY_API_TOKEN: "abc", DB_PASSWORD: "xyz" }, secrets: [" abc", " xyz"] },
+    { name: "a value of two lines", env: { MY_API_TOKEN: "firstpartsecret\nsecondpartsecret" }, secrets: ["firstpartsecret", "secondpartsecret"] },
+  ])("L4.7 secret-named variables with $name are hidden in the installer's output", async ({ env, secrets }) => {
+    const job = await runPython(
+      usingIndex(index, { code: await tgz({ "requirements.txt": "envdump==0.1.0\n" }), env, outputs: true, command: launch("echo", "ran") }),
+    );
+    expect(job.exitCode).toBe(69);
+    const log = requirementsLog(job);
+    expect(log).toMatch(/SECRET_DUMP \*\*\*\*/);
     for (const secret of secrets) {
       expect(job.stderr).not.toContain(secret);
       expect(log).not.toContain(secret);
