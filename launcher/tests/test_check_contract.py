@@ -35,7 +35,8 @@ CASES = {
         ["{doc} L7.1 lists exit 71, which launcher/errors.py does not define"],
     ),
     "exit code the contract does not list": (
-        "  | 126 | the command cannot be run: not executable, a directory, a missing `#!` interpreter, a filesystem mounted noexec |\n",
+        "  | 126 | the command cannot be run: not executable, a directory, a missing `#!` interpreter, "
+        "a filesystem mounted noexec |\n",
         "",
         ["launcher/errors.py defines exit 126 (EX_NOEXEC), which {doc} L7.1 does not list"],
     ),
