@@ -108,7 +108,7 @@ SETTINGS = {
     "LAUNCHER_LOCK_TIMEOUT": ["1", "300", "0", "1e30"],
     "LAUNCHER_INSTALL_TIMEOUT": ["5", "x", "604801"],
     "PIP_INDEX_URL": ["http://u:p@127.0.0.1:9/simple", "https://idx.example/simple?token=abc", "ftp://x", "not a url",
-                      "http://h:port/", "https://t0k/en@h/s"],
+                      "http://h:port/", "https://t0k/en@h/s", "http://us er:pw@h/s"],
     "PIP_EXTRA_INDEX_URL": ["http://a/s http://b/s", "x"],
     "PIP_FIND_LINKS": ["/wheels", "rel", "http://u:pw@h/links"],
     "UV_FIND_LINKS": ["http://u:pw@h/links,/w", "bad url,"],
@@ -121,7 +121,7 @@ SETTINGS = {
     "UV_LINK_MODE": ["copy", "bogus"],
     "PIP_CERT": ["/ca.pem", "rel.pem"],
     "UV_CACHE_DIR": ["/cache", "cache"],
-    "MY_TOKEN": ["s3cret-token"],
+    "MY_TOKEN": ["s3cret-token", "ab", "1", "two\nlines"],
 }  # fmt: skip
 
 
@@ -316,9 +316,12 @@ def job(data: bytes) -> tuple[list[str], dict[str, str]]:
             environ[setting] = str(pick(fdp, values))
     argv = pick(fdp, [["--", "python", "main.py"], ["--"], [], ["--", "echo", "--", "x y"]])
     items = members(fdp)
-    shape = fdp.ConsumeIntInRange(0, 5)
+    shape = fdp.ConsumeIntInRange(0, 6)
     if shape == 0:
         return argv, environ  # no bundle at all
+    if shape == 6:
+        os.mkfifo(CODE_FILE)  # a bundle that would never end
+        return argv, environ
     if shape == 1:
         directory_bundle(items)
         environ["LAUNCHER_CODE"] = str(CODE_DIR)
