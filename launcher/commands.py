@@ -9,7 +9,8 @@ from pathlib import Path
 from .defaults import Resolution, constraints
 from .detect import Plan
 from .errors import EX_CONFIG, LauncherError
-from .failures import INSTALL_FAILURES, lock_check_failures
+from .failures import INSTALL_FAILURES
+from .locks import Kind
 from .requirement_files import name_own_index
 from .settings import Settings
 from .steps import Step
@@ -37,17 +38,10 @@ RESOLVED = frozenset(
         "UV_LINK_MODE",
     }
 )
-# Locks, installed with uv whatever LAUNCHER_INSTALLER says: uv reads uv.lock and pylock.toml,
-# and installs what Poetry and Pipenv export of theirs, its hashes verified.
-LOCKED_BY_UV = ("uv.lock", "poetry.lock", "Pipfile.lock", "pylock")
-# The tools made for the other locks, in an environment of their own.
+# Every lock is installed with uv, whatever LAUNCHER_INSTALLER says: uv reads pylock.toml,
+# and installs what the tool of the others (locks.py) exports, its hashes verified.
+# Poetry and Pipenv, the tools of their locks, in an environment of their own.
 TOOLS = Path("/opt/tools/bin")
-# How to check each lock against its manifest, export it, and lock it again.
-LOCK_TOOLS = {
-    "uv.lock": ("pyproject.toml", "uv lock --check", "uv lock"),
-    "poetry.lock": ("pyproject.toml", "poetry check --lock", "poetry lock"),
-    "Pipfile.lock": ("Pipfile", "pipenv verify", "pipenv lock"),
-}
 # What a lock exports to, and the constraints of a job environment: in the working
 # directory, for the relative paths they may hold; removed after.
 EXPORTED = ".launcher-locked-requirements.txt"
@@ -118,7 +112,7 @@ class Commands:
         self.no_index = ["--no-index"] if settings.index.no_index else []
         # A requirements file of the bundle that names its own index wins over the platform's (L4.10).
         files = [directory / arg for flag, arg in zip(plan.args, plan.args[1:], strict=False) if flag == "-r"]
-        self.own_index = plan.kind == "requirements" and any(name_own_index(path, directory) for path in files)
+        self.own_index = plan.kind == Kind.REQUIREMENTS and any(name_own_index(path, directory) for path in files)
         self.install_env = {**installer_env(settings, self.own_index), **cache}
         # uv as it checks and exports a lock: the project's own index settings, not the platform's.
         self.locking = {
@@ -142,9 +136,10 @@ class Commands:
 
     def requirements(self) -> list[str]:
         """What the installer is given: the plan's arguments, or the export of its lock."""
-        if self.plan.kind in LOCK_TOOLS:
+        lock = self.plan.lock
+        if lock and lock.exported:
             return ["-r", str(self.exported)]
-        if self.plan.kind == "pylock":
+        if lock:  # read by uv as it is
             return [*self.plan.args, *self.selected]
         return self.plan.args
 
@@ -156,7 +151,8 @@ class Commands:
         self, command: list[str], environ: dict[str, str], failures: tuple, tool: str, **more: object
     ) -> Step:
         """A step of checking or exporting a lock, bounded by LAUNCHER_LOCK_TIMEOUT."""
-        relock = LOCK_TOOLS[self.plan.kind][2]
+        assert self.plan.lock is not None
+        relock = self.plan.lock.relock
         return Step(
             command,
             environ,
@@ -172,11 +168,11 @@ class Commands:
         """For a lock read by a tool: the tool checks the lock against its manifest, then exports
         exactly the locked versions, with their hashes. uv does so offline and without the
         platform's index (another index URL than the lock's would make any lock look stale)."""
-        kind = self.plan.kind
-        if kind not in LOCK_TOOLS:
+        lock = self.plan.lock
+        if lock is None or not lock.exported:
             return []
-        failures = lock_check_failures(kind, *LOCK_TOOLS[kind])
-        if kind == "uv.lock":
+        failures = lock.check_failures()
+        if lock.tool == "uv":
             check = [self.uv, "lock", "--check", "--offline", "--python", self.python]
             export = [self.uv, "export", "--frozen", "--no-emit-project", "--no-default-groups", "--no-editable"]
             export += ["--no-header", "--format", "requirements.txt", "-o", str(self.exported), *self.selected]
@@ -184,7 +180,7 @@ class Commands:
                 self.lock_tool(check, self.locking, failures, "uv"),
                 self.lock_tool(export, self.locking, INSTALL_FAILURES, "uv"),
             ]
-        if kind == "poetry.lock":
+        if lock.tool == "poetry":
             poetry = str(TOOLS / "poetry")
             export = [poetry, "export", "--format", "requirements.txt", "--output", str(self.exported)]
             export += [arg for extra in self.settings.extras for arg in ("--extras", extra)]
@@ -203,7 +199,7 @@ class Commands:
         ]
 
     def pip_resolves(self) -> bool:
-        return self.settings.installer == "pip" and self.plan.kind not in LOCKED_BY_UV
+        return self.settings.installer == "pip" and self.plan.lock is None
 
     def resolving(self) -> Step:
         """The installer resolves the requirements against the image's environment, changing nothing."""
@@ -222,16 +218,16 @@ class Commands:
 
     def installing(self, resolution: Resolution, defaults: dict[str, tuple[str, list[str]]]) -> list[Step]:
         requirements = self.requirements()
-        if self.env != self.settings.base_env and self.plan.kind not in LOCKED_BY_UV:
+        if self.env != self.settings.base_env and self.plan.lock is None:
             # The job environment gets the versions the image's environment would: each default
             # library the resolution keeps is a constraint.
             self.constraints.write_text(constraints(defaults, resolution))
             requirements = [*requirements, "-c", str(self.constraints)]
-        if self.settings.installer == "uv" or self.plan.kind in LOCKED_BY_UV:
+        if self.settings.installer == "uv" or self.plan.lock is not None:
             found = [self.uv_install(requirements)]
         else:
             found = [self.installer([self.python, "-m", "pip", "install", "--no-input", *requirements], tool="pip")]
-        if self.plan.kind in LOCK_TOOLS and self.plan.args:  # the project itself, when it is built
+        if self.plan.lock and self.plan.lock.exported and self.plan.args:  # the project itself, when it is built
             found.append(self.uv_install(["--no-deps", *self.plan.args]))
         return found
 

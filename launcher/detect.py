@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 import posixpath
-import re
 from pathlib import Path
 
 from .errors import EX_CONFIG, LauncherError
+from .locks import BY_KIND, LOCK_NAMES, Kind, Lock, lock_named
 from .log import shown
 from .manifests import (
     Pyproject,
@@ -29,9 +29,9 @@ from .settings import NO_INSTALL, REQUIREMENTS_SETTING, Settings
 # Detection, first match wins: the files that select each method, named as CONTRACT.md's
 # table in L3 names them (scripts/check-contract compares the two).
 DETECTION_ORDER = (
-    # a lock, installed exactly: uv.lock or poetry.lock (with pyproject.toml), Pipfile.lock
-    # (with Pipfile), or pylock.toml (PEP 751)
-    ("uv.lock", "poetry.lock", "Pipfile.lock", "pylock.toml", "pylock.NAME.toml"),
+    # a lock, installed exactly (locks.py): uv.lock or poetry.lock (with pyproject.toml),
+    # Pipfile.lock (with Pipfile), or pylock.toml (PEP 751)
+    LOCK_NAMES,
     ("requirements.txt",),
     # one that declares a project: the project, or only its dependencies when it is an
     # application (no [build-system] nor setup.py, or [tool.uv] package = false, or Poetry's
@@ -40,10 +40,6 @@ DETECTION_ORDER = (
     ("setup.py", "setup.cfg"),  # the project
     (".py",),  # the one .py file with PEP 723 inline script metadata
 )
-UV_LOCK = "uv.lock"
-# Locks read by the tool made for them, and the manifest each locks.
-LOCKS = {UV_LOCK: "pyproject.toml", "poetry.lock": "pyproject.toml", "Pipfile.lock": "Pipfile"}
-PYLOCK = re.compile(r"pylock(\.[A-Za-z0-9_-]+)?\.toml")
 REQUIREMENTS_TXT = "requirements.txt"
 PROJECT_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
 # Files of package managers that are not supported (L3.6), and the manager each belongs to.
@@ -66,16 +62,17 @@ NESTED_REQUIREMENTS = ("requirements/*.txt", "requirements-*.txt", "requirements
 class Plan:
     """How to install a bundle's requirements.
 
-    kind says which installer command: "requirements" (args for `pip install`: `-r FILE`,
-    or requirements, each starting with a name), "project" (args name the project),
-    "uv.lock", "poetry.lock", "Pipfile.lock" or "pylock" (a lock, installed exactly),
-    or "nothing" (reason says why). directory is where the installer and the lock's
-    tools run: the working directory, or the folder of a lock named by LAUNCHER_REQUIREMENTS.
+    kind says what is installed: Kind.REQUIREMENTS (args for `pip install`: `-r FILE`, or
+    requirements, each starting with a name), Kind.PROJECT (args name the project), a lock
+    (lock is its record in locks.py, installed exactly; args name the project when it is
+    built on top), or Kind.NOTHING (reason says why). directory is where the installer and
+    the lock's tools run: the working directory, or the folder of a lock named by
+    LAUNCHER_REQUIREMENTS.
     """
 
     def __init__(
         self,
-        kind: str,
+        kind: Kind,
         method: str,
         reason: str,
         args: list[str] | None = None,
@@ -84,6 +81,7 @@ class Plan:
         directory: Path | None = None,
     ) -> None:
         self.kind = kind
+        self.lock: Lock | None = BY_KIND.get(kind)
         self.method = method
         self.reason = reason
         self.args = args or []
@@ -97,7 +95,7 @@ class Plan:
 
 
 def nothing(reason: str) -> Plan:
-    return Plan("nothing", "nothing", reason)
+    return Plan(Kind.NOTHING, "nothing", reason)
 
 
 def plan(workdir: Path, settings: Settings) -> Plan:
@@ -132,7 +130,7 @@ def script_plan(script: Path, reason: str) -> Plan:
     )
     if not dependencies:
         return nothing(f"{shown(script.name)} declares no dependencies in its inline metadata")
-    return Plan("requirements", f"inline script metadata of {shown(script.name)}", reason, list(dependencies))
+    return Plan(Kind.REQUIREMENTS, f"inline script metadata of {shown(script.name)}", reason, list(dependencies))
 
 
 def application_dependencies(pyproject: Pyproject, settings: Settings) -> list[str]:
@@ -173,7 +171,7 @@ def project_plan(directory: Path, target: str, name: str, reason: str, settings:
         method = f"dependencies of the application in pyproject.toml{where}"
         if not dependencies:
             return nothing(f"pyproject.toml{where} declares no dependencies")
-        return Plan("requirements", method, f"{reason}; an application, not built", dependencies)
+        return Plan(Kind.REQUIREMENTS, method, f"{reason}; an application, not built", dependencies)
     declared_elsewhere = any(os.path.lexists(directory / other) for other in ("pyproject.toml", "setup.py"))
     shim = directory / "setup.py" if name == "setup.cfg" and not declared_elsewhere else None
     if pyproject is not None:
@@ -187,14 +185,14 @@ def project_plan(directory: Path, target: str, name: str, reason: str, settings:
         )
     extras = f"[{','.join(settings.extras)}]" if settings.extras else ""
     groups = [item for group in settings.groups for item in pyproject.group(group)] if pyproject else []
-    return Plan("project", f"project ({name}){where}", reason, [target + extras, *groups], setup_py_shim=shim)
+    return Plan(Kind.PROJECT, f"project ({name}){where}", reason, [target + extras, *groups], setup_py_shim=shim)
 
 
-def check_lock_selection(directory: Path, lock: str, settings: Settings, folder: str) -> None:
+def check_lock_selection(directory: Path, name: str, lock: Lock, settings: Settings, folder: str) -> None:
     """The extras and groups the settings name must be ones the lock's project declares."""
     if not (settings.extras or settings.groups):
         return
-    if lock == "Pipfile.lock":
+    if lock.selection == "pipfile":
         if settings.extras:
             raise LauncherError(
                 EX_CONFIG,
@@ -202,42 +200,42 @@ def check_lock_selection(directory: Path, lock: str, settings: Settings, folder:
             )
         pipfile = label(folder, "Pipfile")
         check_declared("LAUNCHER_GROUPS", settings.groups, pipfile_categories(directory / "Pipfile", pipfile), pipfile)
-    elif lock in LOCKS:
+    elif lock.selection == "pyproject":
         pyproject = Pyproject.read(directory / "pyproject.toml", label(folder, "pyproject.toml"))
         check_declared("LAUNCHER_EXTRAS", settings.extras, pyproject.extras(), pyproject.where)
         check_declared("LAUNCHER_GROUPS", settings.groups, pyproject.group_names(), pyproject.where)
     else:
-        extras, groups = pylock_selection(directory / lock, label(folder, lock))
-        check_declared("LAUNCHER_EXTRAS", settings.extras, extras, label(folder, lock))
-        check_declared("LAUNCHER_GROUPS", settings.groups, groups, label(folder, lock))
+        extras, groups = pylock_selection(directory / name, label(folder, name))
+        check_declared("LAUNCHER_EXTRAS", settings.extras, extras, label(folder, name))
+        check_declared("LAUNCHER_GROUPS", settings.groups, groups, label(folder, name))
 
 
-def lock_plan(directory: Path, lock: str, reason: str, unused: list[str], settings: Settings) -> Plan:
-    name = os.path.basename(lock)
+def lock_plan(directory: Path, path: str, reason: str, unused: list[str], settings: Settings) -> Plan:
+    """The plan for the lock at path (as the bundle names it), in directory."""
+    name = os.path.basename(path)
+    lock = lock_named(name)
+    assert lock is not None, name
     if not (directory / name).is_file():
-        raise LauncherError(EX_CONFIG, f"{shown(lock)} is not a file; a lock must be one")
-    if name in LOCKS:
-        manifest = directory / LOCKS[name]
-        if not manifest.is_file():
-            raise LauncherError(
-                EX_CONFIG, f"found {name} without the {manifest.name} it locks; bundle both, or leave the lock out"
-            )
-    folder = posixpath.dirname(lock)
-    check_lock(directory / name, name if name in LOCKS else "pylock", label(folder, name))
-    check_lock_selection(directory, name, settings, folder)
-    if name not in LOCKS:
-        return Plan(
-            "pylock", f"{shown(lock)} (the locked versions)", reason, ["-r", name], unused=unused, directory=directory
+        raise LauncherError(EX_CONFIG, f"{shown(path)} is not a file; a lock must be one")
+    if lock.manifest and not (directory / lock.manifest).is_file():
+        raise LauncherError(
+            EX_CONFIG, f"found {name} without the {lock.manifest} it locks; bundle both, or leave the lock out"
         )
+    folder = posixpath.dirname(path)
+    check_lock(directory / name, lock, label(folder, name))
+    check_lock_selection(directory, name, lock, settings, folder)
+    method = f"{shown(path)} (the locked versions)"
+    if not lock.exported:  # uv reads it as it is
+        return Plan(lock.kind, method, reason, ["-r", name], unused=unused, directory=directory)
     project = []
     pyproject = (
         Pyproject.read(directory / "pyproject.toml", label(folder, "pyproject.toml"))
-        if LOCKS[name] == "pyproject.toml"
+        if lock.manifest == "pyproject.toml"
         else None
     )
     if pyproject is not None and not pyproject.is_application(setup_script_in(directory)):
         project = ["."]  # the lock installs the dependencies; a project that is built goes on top, as uv sync does
-    return Plan(name, f"{shown(lock)} (the locked versions)", reason, project, unused=unused, directory=directory)
+    return Plan(lock.kind, method, reason, project, unused=unused, directory=directory)
 
 
 def requested_plan(workdir: Path, setting: str, settings: Settings) -> Plan:
@@ -254,16 +252,16 @@ def requested_plan(workdir: Path, setting: str, settings: Settings) -> Plan:
     reason = f"named by {REQUIREMENTS_SETTING}"
     if path.suffix == ".py":
         return script_plan(path, reason)
-    if path.name in LOCKS or PYLOCK.fullmatch(path.name):
+    if lock_named(path.name):
         return lock_plan(path.parent, setting, reason, [], settings)
     if path.name in PROJECT_FILES:
         return project_plan(path.parent, str(path.parent), path.name, reason, settings, posixpath.dirname(setting))
-    return Plan("requirements", shown(setting), reason, ["-r", setting])
+    return Plan(Kind.REQUIREMENTS, shown(setting), reason, ["-r", setting])
 
 
 def detected_plan(workdir: Path, settings: Settings) -> Plan:
     present = {entry.name for entry in workdir.iterdir()}
-    locks = sorted(name for name in present if name in LOCKS or PYLOCK.fullmatch(name))
+    locks = sorted(name for name in present if lock_named(name))
     manifests = sorted(present & {REQUIREMENTS_TXT, "Pipfile", *PROJECT_FILES, *UNSUPPORTED_FILES})
     if locks and settings.ignore_lock:
         manifests = sorted({*manifests, *locks})
@@ -275,10 +273,11 @@ def detected_plan(workdir: Path, settings: Settings) -> Plan:
             f"{REQUIREMENTS_SETTING}=FILE",
         )
     if locks:
-        unused = [name for name in manifests if name != LOCKS.get(locks[0])]
+        unused = [name for name in manifests if name != lock_named(locks[0]).manifest]
         note = f"; not used: {', '.join(unused)} (a lock wins)" if unused else ""
         return lock_plan(workdir, locks[0], f"found {locks[0]}{note}", unused, settings)
-    ignored_locks = " (LAUNCHER_IGNORE_LOCK is set)" if settings.ignore_lock and present & LOCKS.keys() else ""
+    tool_locks = {name for name in present if (lock := lock_named(name)) and lock.manifest}
+    ignored_locks = " (LAUNCHER_IGNORE_LOCK is set)" if settings.ignore_lock and tool_locks else ""
     if REQUIREMENTS_TXT in present:
         if not (workdir / REQUIREMENTS_TXT).is_file():
             raise LauncherError(
@@ -287,7 +286,7 @@ def detected_plan(workdir: Path, settings: Settings) -> Plan:
             )
         unused = [name for name in manifests if name != REQUIREMENTS_TXT]
         note = f"; not used: {', '.join(unused)} (requirements.txt wins){ignored_locks}" if unused else ""
-        return Plan("requirements", REQUIREMENTS_TXT, f"found {REQUIREMENTS_TXT}{note}", ["-r", REQUIREMENTS_TXT])
+        return Plan(Kind.REQUIREMENTS, REQUIREMENTS_TXT, f"found {REQUIREMENTS_TXT}{note}", ["-r", REQUIREMENTS_TXT])
     if "pyproject.toml" in present and not Pyproject.read(workdir / "pyproject.toml").declares_project():
         present.discard("pyproject.toml")  # only the settings of tools (ruff, black, pytest)
     for name in PROJECT_FILES:

@@ -96,20 +96,6 @@ URL_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#@`'\"]+@")
 URL_QUERY = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s?#`'\"]*\?)[^\s#`'\"]+")
 
 
-def lock_check_failures(lock: str, manifest: str, check: str, relock: str) -> tuple:
-    """What a failed check of a lock means: it cannot be read, or it no longer matches its manifest."""
-    redo = f"run `{relock}` and bundle again"
-    return (
-        (r"Failed to parse|Unable to parse|not a valid|JSONDecodeError", EX_CONFIG, f"{lock} cannot be read; {redo}"),
-        (
-            r"",
-            EX_CONFIG,
-            f"{lock} does not match {manifest} any more (`{check}` fails, as shown above); {redo}, "
-            f"or set LAUNCHER_IGNORE_LOCK=1 to install from {manifest} without the lock",
-        ),
-    )
-
-
 def status(code: int) -> str:
     """How a child process ended, in words."""
     if code < 0:

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from .commands import LOCKED_BY_UV, Commands, clean_environ
+from .commands import Commands, clean_environ
 from .defaults import Resolution, dependents, describe, required_of
 from .defaults import installed as installed_in
 from .detect import Plan
@@ -36,7 +36,7 @@ def install(plan: Plan, settings: Settings, log: Log) -> Path:
     if plan.setup_py_shim:
         log.step("setup.cfg without setup.py or pyproject.toml: adding setup.py with `setup()` so that it builds")
         write_new_file(plan.setup_py_shim, SHIM)
-    installer = "uv" if plan.kind in LOCKED_BY_UV else settings.installer
+    installer = "uv" if plan.lock else settings.installer  # every lock is installed with uv
     directory = plan.directory or settings.workdir
     run = Runner(plan, settings, log, directory)
     commands = Commands(plan, settings, env, cache_settings(settings, env, log), directory)

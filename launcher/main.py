@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import bundle, detect, install, run, settings
 from .errors import EX_SOFTWARE, EX_USAGE, LauncherError
+from .locks import Kind
 from .log import Log, say
 
 TYPE_CHECKING = False  # typing is not imported: every job would pay for it
@@ -55,7 +56,7 @@ def prepare(
         workdir = bundle.prepare(config)
         plan = detect.plan(workdir, config)
         env = config.base_env
-        if plan.kind == "nothing":
+        if plan.kind == Kind.NOTHING:
             log.step(f"detect: nothing to install ({plan.reason})")
             say(f"nothing to install ({plan.reason})")
         else:

@@ -15,6 +15,7 @@ import stat
 from pathlib import Path
 
 from .errors import EX_CONFIG, LauncherError
+from .locks import Kind, Lock
 from .log import quoted, shown
 
 # A manifest larger than this is not one a tool wrote: refused before it is parsed.
@@ -238,12 +239,12 @@ def pylock_selection(path: Path, where: str) -> tuple[set[str], set[str]]:
     return set(extras), set(groups)
 
 
-def check_lock(path: Path, kind: str, where: str) -> None:
+def check_lock(path: Path, lock: Lock, where: str) -> None:
     """A lock holds what its tool writes, at least in outline: one that does not is exit 78 before
     its tool reads it (and fails in ways that say nothing of the lock)."""
-    relock = {"Pipfile.lock": "pipenv lock", "poetry.lock": "poetry lock", "uv.lock": "uv lock"}.get(kind, "uv export")
-    redo = f"make it again with `{relock}`"
-    if kind == "Pipfile.lock":
+    kind = lock.kind
+    redo = f"make it again with `{lock.relock}`"
+    if kind == Kind.PIPFILE_LOCK:
         import json
 
         try:
@@ -257,12 +258,12 @@ def check_lock(path: Path, kind: str, where: str) -> None:
                 raise refused(where, f"{category} must be a table, not {type_name(packages)}; {redo}")
         return
     document = read_toml(path, where)
-    if kind == "poetry.lock" and not isinstance(document.get("metadata"), dict):
+    if kind == Kind.POETRY_LOCK and not isinstance(document.get("metadata"), dict):
         raise refused(where, f"is not a lock Poetry wrote (no [metadata] table); {redo}")
-    packages = document.get("package" if kind != "pylock" else "packages", [])
+    packages = document.get("packages" if kind == Kind.PYLOCK else "package", [])
     if not isinstance(packages, list) or not all(isinstance(item, dict) for item in packages):
         raise refused(where, f"must list its packages as tables, not {type_name(packages)}; {redo}")
-    if kind == "pylock":
+    if kind == Kind.PYLOCK:
         version = document.get("lock-version")
         if not isinstance(version, str) or not version.startswith("1."):
             raise refused(where, f"has lock-version {version!r}, not one of PEP 751's 1.x; {redo}")

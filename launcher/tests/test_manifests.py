@@ -5,6 +5,7 @@ import pytest
 
 from launcher import manifests
 from launcher.errors import EX_CONFIG, LauncherError
+from launcher.locks import BY_KIND, Kind
 
 # PEP 723's reference expression, which is quadratic on some inputs: the one-pass reader must agree with it.
 PEP723 = re.compile(r"(?m)^# /// (?P<type>[a-zA-Z0-9-]+)$\s(?P<content>(^#(| .*)$\s)+)^# ///$")
@@ -91,5 +92,5 @@ def test_a_group_that_includes_itself_is_a_config_error():
 def test_a_lock_that_its_tool_did_not_write_is_a_config_error(tmp_path, kind, text, message):
     (tmp_path / "lock").write_text(text)
     with pytest.raises(LauncherError, match=re.escape(message)) as error:
-        manifests.check_lock(tmp_path / "lock", kind, "the lock")
+        manifests.check_lock(tmp_path / "lock", BY_KIND[Kind(kind)], "the lock")
     assert error.value.code == EX_CONFIG
