@@ -15,8 +15,9 @@ import stat
 from pathlib import Path
 
 from . import beneath
+from .damage import MAKE_ONE
 from .errors import EX_BUNDLE, EX_CANTCREATE, LauncherError
-from .extract import MAKE_ONE, Extraction
+from .extract import Extraction
 from .log import say
 from .policy import LeftOut
 from .settings import Settings

@@ -3,8 +3,8 @@
 libarchive reads the formats (tar in its ustar, pax, GNU and v7 dialects, sparse files
 and long names included; zip), walks a directory tree without following its links, and
 writes entries to disk with its secure modes. What is written, and what is refused, is
-the policy of launcher.extract. The names below are libarchive's own (archive.h,
-archive_entry.h).
+the policy of launcher.policy, applied entry by entry in launcher.entries. The names
+below are libarchive's own (archive.h, archive_entry.h).
 """
 
 from __future__ import annotations

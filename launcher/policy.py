@@ -125,6 +125,14 @@ def symlink_refusal(path: bytes, target: bytes) -> str | None:
     return None
 
 
+def hardlink_refusal(link: bytes) -> str | None:
+    """Why a hardlink to link is refused from the name alone, or None (what it names is looked
+    at beneath the root: it must be a member made before it, and not a symlink)."""
+    if link.startswith(b"/") or b".." in link.split(b"/"):
+        return f"hardlink to {quoted(link)} points outside the bundle"
+    return None
+
+
 def usable_mode(perm: int, is_dir: bool) -> int:
     """The archive's mode without setuid and setgid, and always usable by its owner."""
     return (perm & 0o1777) | (0o700 if is_dir else 0o600)

@@ -1,14 +1,19 @@
 import gzip
 import os
+import shutil
 import stat
+import subprocess
+import tempfile
 from pathlib import Path
 
 import make_bundle
 import pytest
 
-from launcher import bundle
+from launcher import bundle, libarchive
+from launcher import extract as extraction
+from launcher.entries import Entries
 from launcher.errors import EX_BUNDLE, EX_CANTCREATE, LauncherError
-from launcher.extract import Extraction, LeftOut
+from launcher.policy import LeftOut
 
 
 def extract(tmp_path: Path, settings, data: bytes) -> Path:
@@ -175,12 +180,15 @@ def test_the_decompressed_stream_is_capped(tmp_path, config):
 
 
 def test_a_full_disk_is_no_space(tmp_path, config, monkeypatch):
-    class Full(Extraction):
-        def write_entries(self, reader, writer):
+    class Full(Entries):
+        def write(self, reader, writer, entry, name, kind, link):
             self.name = b"data.bin"
-            raise self.cannot_write(OSError(28, "No space left on device"))
+            full = libarchive.WriteError.__new__(libarchive.WriteError)  # as write_disk reports it
+            Exception.__init__(full, "Write failed")
+            full.errno = 28
+            raise full
 
-    monkeypatch.setattr(bundle, "Extraction", Full)
+    monkeypatch.setattr(extraction, "Entries", Full)
     error = refused(tmp_path, config(), make_bundle.scenario("links-inside"))
     assert error.code == EX_CANTCREATE
     assert "no space left in" in str(error)
@@ -295,3 +303,38 @@ def test_a_directory_bundle_leaves_out_the_same(tmp_path, config):
     (code / "._proj").write_bytes(b"\0")
     assert bundle.prepare(config()) == tmp_path / "job" / "proj"
     assert sorted(p.name for p in (tmp_path / "job" / "proj").iterdir()) == ["main.py"]
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="switches to another uid")
+def test_extraction_does_not_need_a_readable_current_directory(config):
+    # libarchive writes relative to the current directory; the launcher comes back to the one it
+    # started in, which `docker run -w` may make a folder the job's uid cannot read (mode 0111).
+    place = Path(tempfile.mkdtemp(prefix="cwd-", dir="/tmp"))
+    try:
+        place.chmod(0o755)
+        (place / "bundle").write_bytes(make_bundle.scenario("links-inside"))
+        (place / "root").mkdir()
+        os.chown(place / "root", 65534, 65534)
+        (place / "here").mkdir(mode=0o111)
+        (place / "here").chmod(0o111)
+        script = (
+            "import os, sys; from pathlib import Path; from launcher import bundle, settings; "
+            "os.chdir(sys.argv[1] + '/here'); "
+            "bundle.extract(Path(sys.argv[1]) / 'bundle', Path(sys.argv[1]) / 'root', "
+            "settings.read({'PATH': '/usr/bin', 'LAUNCHER_CODE': sys.argv[1] + '/bundle'})); "
+            "print(os.getcwd())"
+        )
+        done = subprocess.run(
+            ["/usr/bin/python3", "-c", script, str(place)],
+            cwd="/",
+            capture_output=True,
+            text=True,
+            user=65534,
+            group=65534,
+            env={"PYTHONPATH": str(Path(__file__).parents[2])},
+        )
+        assert (done.returncode, done.stderr) == (0, "")
+        assert done.stdout == f"{place}/here\n"
+        assert (place / "root" / "data" / "a.txt").is_file()
+    finally:
+        shutil.rmtree(place)
