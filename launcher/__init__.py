@@ -6,13 +6,16 @@ The stages a job goes through, in this order, and the modules each uses:
 
 - settings: every setting, read from the environment and checked once, before any work;
 - bundle: the code bundle at /code, put into the working directory:
-  - extract: libarchive's entries (from a tar, a zip or a directory) written under the policy;
+  - extract: the libarchive session that reads a tar, a zip or a directory and writes it;
+  - entries: each entry put through the policy, then written;
   - policy: what a bundle may write, from names and numbers alone (no disk);
+  - damage: what an error of libarchive, zlib or zipfile means, in one line;
   - beneath: paths beneath the root, looked up and removed without following links;
   - decompress: compressed streams, verified to their end;
   - libarchive: the calls of Debian's libarchive, through ctypes;
 - detect: how the bundle declares its requirements, read by manifests (pyproject.toml,
-  PEP 723 blocks, Pipfiles, pylock.toml);
+  PEP 723 blocks, Pipfiles, pylock.toml); locks: one record per kind of lock, and the
+  kinds of plan;
 - install: installing them with uv or pip:
   - commands: the commands of an install, and the environment the installers get;
   - requirement_files: whether a requirements file names its own index;

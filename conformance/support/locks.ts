@@ -32,7 +32,6 @@ async function locking(index: IndexUrl | undefined, files: Record<string, string
       WORKON_HOME: "/tmp/pipenv",
     },
     command: ["sh", "-c", `cp -r /code /tmp/project && cd /tmp/project && ${script}`],
-    configure: (container) => container.withNetworkMode("host"),
   });
   if (job.exitCode !== 0) throw new Error(`locking failed (exit ${job.exitCode}):\n${job.stderr}`);
   return job.stdout;

@@ -25,14 +25,9 @@ export function restricted(job: Omit<Job, "image">): Omit<Job, "image"> {
 
 export const runPython = (job: Omit<Job, "image">): Promise<JobResult> => runJob({ image: pythonImage(), ...job });
 
-/** Settings that point a job at a package index (over host networking). */
+/** Settings that point a job at a package index (runJob's host networking reaches it). */
 export function usingIndex(index: IndexUrl, job: Omit<Job, "image">): Omit<Job, "image"> {
-  const configure = job.configure;
-  return {
-    ...job,
-    env: { PIP_INDEX_URL: index.url, ...job.env },
-    configure: (container) => (configure ? configure(container) : container).withNetworkMode("host"),
-  };
+  return { ...job, env: { PIP_INDEX_URL: index.url, ...job.env } };
 }
 
 /** The lines the launcher itself wrote to stderr. */
