@@ -18,6 +18,7 @@ import { Parser } from "tar";
 import { imageFor } from "../conformance/support/build.js";
 import { tempDir, tgz } from "../conformance/support/fixtures.js";
 import { startPackageIndex } from "../conformance/support/package-index.js";
+import { PYTHON_TAG, PYTHON_VERSION } from "../conformance/support/versions.js";
 
 const root = path.resolve(import.meta.dirname, "..");
 const cache = path.join(root, ".cache", "bench");
@@ -93,43 +94,41 @@ function ratioRow(name: string, labels: [string, string], [a, b]: [number[], num
 
 // --- Fixtures ------------------------------------------------------------------
 
-/** The wheels of bench/requirements.txt for this machine, downloaded once from PyPI. */
-async function benchWheels(): Promise<string> {
-  const dir = path.join(cache, `wheels-${os.arch()}`);
+/** Wheels for the image's Python on this machine's architecture, downloaded once from PyPI into dir
+ * (pip download with args; more, if given, adds to them). */
+async function imageWheels(dir: string, args: string[], more?: () => Promise<unknown>): Promise<string> {
   if (!existsSync(path.join(dir, ".complete"))) {
     const platform = os.arch() === "arm64" ? "aarch64" : "x86_64";
-    say(`downloading the wheels of bench/requirements.txt into ${dir}`);
     await execa("python3", [
-      "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", "--python-version", "3.11",
-      "--implementation", "cp", "--abi", "cp311", "--abi", "abi3", "--abi", "none",
+      "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--python-version", PYTHON_VERSION,
+      "--implementation", "cp", "--abi", `cp${PYTHON_TAG}`, "--abi", "abi3", "--abi", "none",
       ...["manylinux2014", "manylinux_2_17", "manylinux_2_28"].flatMap((tag) => ["--platform", `${tag}_${platform}`]),
-      "-r", path.join(root, "bench/requirements.txt"), "-d", dir,
+      ...args, "-d", dir,
     ]);
+    await more?.();
     await writeFile(path.join(dir, ".complete"), "");
   }
   return dir;
 }
 
+/** The wheels of bench/requirements.txt for this machine. */
+function benchWheels(): Promise<string> {
+  const dir = path.join(cache, `wheels-${os.arch()}`);
+  say(`the wheels of bench/requirements.txt are in ${dir}`);
+  return imageWheels(dir, ["--no-deps", "-r", path.join(root, "bench/requirements.txt")]);
+}
+
 /** Dependencies of bench/locked.in on Windows alone (click's and tqdm's colorama), pinned here. */
 const WINDOWS_ONLY = ["colorama==0.4.6"];
 
-/** The wheels that bench/locked.in resolves to for this machine, downloaded once (pip resolves them). */
-async function lockedWheels(): Promise<string> {
+/** The wheels that bench/locked.in resolves to for this machine (pip resolves them). */
+function lockedWheels(): Promise<string> {
   const dir = path.join(cache, `locked-wheels-${os.arch()}`);
-  if (!existsSync(path.join(dir, ".complete"))) {
-    const platform = os.arch() === "arm64" ? "aarch64" : "x86_64";
-    say(`downloading what bench/locked.in resolves to into ${dir}`);
-    await execa("python3", [
-      "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--python-version", "3.11",
-      "--implementation", "cp", "--abi", "cp311", "--abi", "abi3", "--abi", "none",
-      ...["manylinux2014", "manylinux_2_17", "manylinux_2_28"].flatMap((tag) => ["--platform", `${tag}_${platform}`]),
-      "-r", path.join(root, "bench/locked.in"), "-d", dir,
-    ]);
-    // uv and Poetry lock for every platform: what some projects need on Windows only.
-    await execa("python3", ["-m", "pip", "download", "--quiet", "--no-deps", "-d", dir, ...WINDOWS_ONLY]);
-    await writeFile(path.join(dir, ".complete"), "");
-  }
-  return dir;
+  say(`what bench/locked.in resolves to is in ${dir}`);
+  // uv and Poetry lock for every platform: what some projects need on Windows only.
+  return imageWheels(dir, ["-r", path.join(root, "bench/locked.in")], () =>
+    execa("python3", ["-m", "pip", "download", "--quiet", "--no-deps", "-d", dir, ...WINDOWS_ONLY]),
+  );
 }
 
 /** Run a locking tool of the image in a container on files, against the index: its stdout. */
@@ -149,7 +148,7 @@ async function lockedInstalls(python: string) {
   const index = await startPackageIndex({ extraDirs: [await lockedWheels()] });
   try {
     const wanted = (await readFile(path.join(root, "bench/locked.in"), "utf8")).split("\n").filter((line) => line && !line.startsWith("#"));
-    const pyproject = `[project]\nname = "bench"\nversion = "0.1.0"\nrequires-python = ">=3.11,<3.12"\ndependencies = ${JSON.stringify(wanted)}\n`;
+    const pyproject = `[project]\nname = "bench"\nversion = "0.1.0"\nrequires-python = "==${PYTHON_VERSION}.*"\ndependencies = ${JSON.stringify(wanted)}\n`;
     const poetry = `${pyproject}\n[tool.poetry]\npackage-mode = false\n\n[[tool.poetry.source]]\nname = "bench"\nurl = "${index.url}"\npriority = "primary"\n`;
     const pipfile = `[[source]]\nurl = "${index.url}"\nverify_ssl = false\nname = "bench"\n\n[packages]\n${wanted.map((name) => `${name} = "*"`).join("\n")}\n`;
     say("8. locking bench/locked.in with uv, Poetry and Pipenv");

@@ -1,4 +1,4 @@
-"""What each default library of exec-python-3.11 costs, run in the image by make bench.
+"""What each default library of the python image costs, run in the image by make bench.
 
 For every library named in base_requirements.in (given as arguments), prints as JSON
 its own size on disk, its size compressed as a registry push compresses a layer (gzip

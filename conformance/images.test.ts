@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { dockerode } from "./support/docker.js";
 import { duckdbImage, duckdbVersion, pythonImage } from "./support/images.js";
+import { PYTHON_VERSION } from "./support/versions.js";
 import { runJob } from "./support/job.js";
 
 // The source label is checked by R1.3: a URL, or absent when the build knows none.
@@ -9,7 +10,7 @@ const OCI_LABELS = ["title", "description", "version", "revision", "created", "l
 
 describe("images", () => {
   it.each([
-    ["exec-python-3.11", pythonImage],
+    [`exec-python-${PYTHON_VERSION}`, pythonImage],
     ["exec-duckdb", duckdbImage],
   ])("%s carries the org.opencontainers.image labels and runs tini as PID 1", async (title, image) => {
     const info = await (await dockerode()).getImage(image()).inspect();
@@ -21,11 +22,11 @@ describe("images", () => {
     expect(job.stdout).toBe("tini\n");
   });
 
-  it("exec-python-3.11: python is the /opt/venv one, 3.11, with the default libraries and a compiler", async () => {
-    const script = "import sys, numpy, pandas, polars, pyarrow, requests, scipy, duckdb; print(sys.executable, sys.version_info[:2])";
+  it(`exec-python-${PYTHON_VERSION}: python is the /opt/venv one, ${PYTHON_VERSION}, with the default libraries and a compiler`, async () => {
+    const script = "import sys, numpy, pandas, polars, pyarrow, requests, scipy, duckdb; print(sys.executable); print(*sys.version_info[:2], sep=chr(46))";
     const job = await runJob({ image: pythonImage(), command: ["sh", "-c", `python -c '${script}' && gcc --version >/dev/null && echo gcc`] });
     expect(job.stderr).toBe("");
-    expect(job.stdout).toBe("/opt/venv/bin/python (3, 11)\ngcc\n");
+    expect(job.stdout).toBe(`/opt/venv/bin/python\n${PYTHON_VERSION}\ngcc\n`);
   });
 
   it("exec-duckdb: the pinned CLI is /usr/local/bin/duckdb and /duckdb", async () => {

@@ -3,11 +3,12 @@
 // DuckDB across both images.
 import { describe, expect, it } from "vitest";
 import { duckdbImage, pythonImage } from "./support/images.js";
+import { PYTHON_VERSION } from "./support/versions.js";
 import { runJob } from "./support/job.js";
 import { pythonCode, runPython } from "./support/python.js";
 
 const images: [string, () => string][] = [
-  ["exec-python-3.11", pythonImage],
+  [`exec-python-${PYTHON_VERSION}`, pythonImage],
   ["exec-duckdb", duckdbImage],
 ];
 
@@ -15,7 +16,7 @@ const images: [string, () => string][] = [
 const direct = (image: string, entrypoint: string, ...args: string[]) =>
   runJob({ image, entrypoint: [entrypoint], command: args, user: "0:0" });
 
-/** The standard library of python:3.11 that a Linux image cannot have (Windows and macOS modules). */
+/** The standard library of the official python image that a Linux image cannot have (Windows and macOS modules). */
 const NOT_ON_LINUX = ["_msi", "_overlapped", "_scproxy", "_winapi", "msilib", "msvcrt", "nt", "winreg", "winsound"];
 /** Left out on purpose: Tk and what needs it (a job has no display; 19 MB of X11 and Tcl/Tk). */
 const WITHOUT_TK = ["_tkinter", "idlelib", "tkinter", "turtle", "turtledemo"];
@@ -54,7 +55,7 @@ describe("official images' checks", () => {
     expect(job.stdout).toBe("C.UTF-8\n");
   });
 
-  it("P1.2 exec-python-3.11: a job's text is UTF-8 without configuration", async () => {
+  it(`P1.2 exec-python-${PYTHON_VERSION}: a job's text is UTF-8 without configuration`, async () => {
     const job = await runPython({
       command: pythonCode("import locale, sys; print(locale.getpreferredencoding(), sys.getfilesystemencoding(), sys.stdout.encoding, 'é')"),
     });
@@ -70,7 +71,7 @@ describe("official images' checks", () => {
   });
 
   // python-imports, as the official check runs it: the interpreter at /usr/local/bin/python3.
-  it("P1.3 exec-python-3.11: python-imports, with /usr/local/bin/python3 running the default environment", async () => {
+  it(`P1.3 exec-python-${PYTHON_VERSION}: python-imports, with /usr/local/bin/python3 running the default environment`, async () => {
     const script = [
       "import sys, importlib.util",
       "import curses, readline, dbm.gnu, dbm.ndbm, sqlite3, ssl, bz2, zlib, lzma",
@@ -80,7 +81,7 @@ describe("official images' checks", () => {
       "assert lzma.decompress(lzma.compress(data)) == data",
       "print(sys.prefix, [importlib.util.find_spec(m) is not None for m in ('setuptools', 'wheel', 'pandas')])",
     ].join("\n");
-    for (const python of ["/usr/local/bin/python3", "/usr/local/bin/python", "/usr/local/bin/python3.11"]) {
+    for (const python of ["/usr/local/bin/python3", "/usr/local/bin/python", `/usr/local/bin/python${PYTHON_VERSION}`]) {
       const job = await direct(pythonImage(), python, "-c", script);
       expect(job.stderr, python).toBe("");
       expect(job.stdout, python).toBe("/opt/venv [True, True, True]\n");
@@ -89,7 +90,7 @@ describe("official images' checks", () => {
     expect(pip.stdout).toMatch(/^pip \S+ from \/opt\/venv\/lib\/python3\.11\/site-packages\/pip /);
   });
 
-  it("P1.3 exec-python-3.11: the standard library of python:3.11 imports, but for Tk", async () => {
+  it(`P1.3 exec-python-${PYTHON_VERSION}: the standard library of python:${PYTHON_VERSION} imports, but for Tk`, async () => {
     const script = [
       "import importlib, sys, warnings",
       "warnings.simplefilter('ignore')",
@@ -107,7 +108,7 @@ describe("official images' checks", () => {
     expect(failed.sort()).toEqual([...NOT_ON_LINUX, ...WITHOUT_TK].sort());
   });
 
-  it("P1.3 exec-python-3.11: python-sqlite3 and python-stack-size", async () => {
+  it(`P1.3 exec-python-${PYTHON_VERSION}: python-sqlite3 and python-stack-size`, async () => {
     const sqlite = [
       "import sqlite3",
       "con = sqlite3.connect(':memory:', timeout=1, detect_types=sqlite3.PARSE_DECLTYPES, isolation_level=None)",

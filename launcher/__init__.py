@@ -1,4 +1,4 @@
-"""The launcher of exec-python-3.11: unpack the code bundle, install its requirements, run the job.
+"""The launcher of the exec-python images: unpack the code bundle, install its requirements, run the job.
 
 Usage: /build/launcher.py -- COMMAND [ARGS...]
 

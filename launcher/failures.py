@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import re
 import signal
+import sys
 
 from .errors import EX_CANTCREATE, EX_CONFIG, EX_INSTALL
 from .settings import SHORTEST_SECRET, Settings, public_url
 
 # What an installer's error output means, first match wins: (pattern, exit code, what to tell the user).
 # The patterns are those of the pinned uv and pip (images/python/base_requirements.txt).
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"  # the image's: the launcher runs on it
 INSTALL_FAILURES = (
     (
-        r"incompatible with the project's Python requirement|the current Python version \(3\.11",
+        rf"incompatible with the project's Python requirement|the current Python version \({re.escape(PYTHON)}",
         EX_CONFIG,
-        "the project asks for another Python than this image's 3.11 (requires-python)",
+        f"the project asks for another Python than this image's {PYTHON} (requires-python)",
     ),
     (
         r"Hash mismatch|DO NOT MATCH THE HASHES",

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { tempDir, tgz } from "../support/fixtures.js";
 import { packageIndex, packageIndexCa } from "../support/indexes.js";
 import { launch, launcherLines, requirementsLog, restricted, runPython, usingIndex } from "../support/python.js";
+import { PYTHON_VERSION } from "../support/versions.js";
 
 const index = packageIndex();
 const decoys = packageIndex("decoys");
@@ -15,7 +16,7 @@ const summary = /^launcher: installed requirements.txt with (uv|pip): 1 packages
 describe("python: installing requirements", () => {
   it("L4.1 into /opt/venv, with the default libraries still importable", async () => {
     const job = await runPython(usingIndex(index, { code: await wants("greeting==1.0.0\n"), command: whereFrom }));
-    expect(job.stdout).toBe("hello from greeting 1.0.0 /opt/venv/lib/python3.11/site-packages/greeting.py\n");
+    expect(job.stdout).toBe(`hello from greeting 1.0.0 /opt/venv/lib/python${PYTHON_VERSION}/site-packages/greeting.py\n`);
     expect(job.exitCode).toBe(0);
   });
 
@@ -24,7 +25,7 @@ describe("python: installing requirements", () => {
       usingIndex(index, restricted({ code: await wants("greeting==1.0.0\n"), command: whereFrom })),
     );
     expect(job.stderr).not.toMatch(/Traceback/);
-    expect(job.stdout).toBe("hello from greeting 1.0.0 /tmp/job-env/lib/python3.11/site-packages/greeting.py\n");
+    expect(job.stdout).toBe(`hello from greeting 1.0.0 /tmp/job-env/lib/python${PYTHON_VERSION}/site-packages/greeting.py\n`);
     expect(launcherLines(job.stderr)).toContain("launcher: /opt/venv is not writable; installing into /tmp/job-env, layered over it");
     expect(job.exitCode).toBe(0);
   });

@@ -8,6 +8,7 @@ import { pipfileLock, poetryLock, pylock, uvLock } from "../support/locks.js";
 import { type IndexUrl, packageIndex } from "../support/indexes.js";
 import { project } from "../support/projects.js";
 import { launch, launcherLines, requirementsLog, restricted, runPython, usingIndex } from "../support/python.js";
+import { PYTHON_VERSION } from "../support/versions.js";
 
 const now = packageIndex();
 const then = packageIndex("before-greeting-2");
@@ -15,7 +16,7 @@ const tampered = packageIndex("tampered");
 
 /** An application (no build system, several modules) that depends on greeting. */
 const app = (dependencies: string[]) => ({
-  "pyproject.toml": `[project]\nname = "app"\nversion = "0.1.0"\nrequires-python = ">=3.11"\ndependencies = ${JSON.stringify(dependencies)}\n`,
+  "pyproject.toml": `[project]\nname = "app"\nversion = "0.1.0"\nrequires-python = ">=${PYTHON_VERSION}"\ndependencies = ${JSON.stringify(dependencies)}\n`,
   "main.py": "import greeting\nprint(greeting.hello())\n",
   "helpers.py": "X = 1\n",
 });

@@ -11,6 +11,7 @@ import { duckdbImage, pythonImage } from "../support/images.js";
 import { runJob } from "../support/job.js";
 import { type PackageIndex, startPackageIndex } from "../support/package-index.js";
 import { launch, runPython, usingIndex } from "../support/python.js";
+import { PYTHON_VERSION } from "../support/versions.js";
 
 const UNAME = { amd64: "x86_64", arm64: "aarch64" } as const;
 type Arch = keyof typeof UNAME;
@@ -31,7 +32,7 @@ afterAll(() => index?.close());
 
 describe("release: every platform", () => {
   it.each([
-    ["exec-python-3.11", pythonImage],
+    [`exec-python-${PYTHON_VERSION}`, pythonImage],
     ["exec-duckdb", duckdbImage],
   ])("R1.1 %s is built for the platform under test and runs on it", async (_, image) => {
     const arch = await expectedArch();
@@ -79,7 +80,7 @@ describe("release: every platform", () => {
   });
 
   it.each([
-    ["exec-python-3.11", pythonImage],
+    [`exec-python-${PYTHON_VERSION}`, pythonImage],
     ["exec-duckdb", duckdbImage],
   ])("R1.3 %s: version, revision and creation labels are set, and the source label is a URL or absent", async (_, image) => {
     const labels = (await (await dockerode()).getImage(image()).inspect()).Config.Labels ?? {};

@@ -19,3 +19,4 @@ export async function duckdbVersion(): Promise<string> {
   const requirements = await readFile(path.resolve(import.meta.dirname, "../../images/duckdb/requirements.txt"), "utf8");
   return requirements.match(/^duckdb-cli==(\S+)/m)![1]!;
 }
+

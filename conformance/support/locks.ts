@@ -7,6 +7,7 @@ import { execa } from "execa";
 import { fixturesDir, tempDir, tree } from "./fixtures.js";
 import type { IndexUrl } from "./indexes.js";
 import { runPython } from "./python.js";
+import { PYTHON_VERSION } from "./versions.js";
 
 const made = new Map<string, Promise<string>>();
 
@@ -77,7 +78,7 @@ export async function oldPoetryLock(): Promise<Record<string, string>> {
     "package-mode = false",
     "",
     "[tool.poetry.dependencies]",
-    'python = "^3.11"',
+    `python = "^${PYTHON_VERSION}"`,
     ...names.map((name) => `${name} = "1.0"`),
     "",
   ].join("\n");
@@ -113,6 +114,6 @@ export async function oldPoetryLock(): Promise<Record<string, string>> {
     `    {file = "${name}-1.0-py3-none-any.whl", hash = "sha256:${"0".repeat(64)}"},`,
     "]",
   ]);
-  const metadata = ["[metadata]", 'lock-version = "1.1"', 'python-versions = "^3.11"', `content-hash = "${hash}"`, "", "[metadata.files]"];
+  const metadata = ["[metadata]", 'lock-version = "1.1"', `python-versions = "^${PYTHON_VERSION}"`, `content-hash = "${hash}"`, "", "[metadata.files]"];
   return { "pyproject.toml": pyproject, "poetry.lock": [...packages, ...metadata, ...files, ""].join("\n") };
 }
