@@ -4,7 +4,10 @@ Usage: /build/launcher.py -- COMMAND [ARGS...]
 
 The stages a job goes through, in this order, and the modules each uses:
 
-- settings: every setting, read from the environment and checked once, before any work;
+- settings: every setting, read from the environment and checked once, before any work:
+  - values: reading one value in each form (paths, sizes, numbers, yes or no);
+  - indexes: the installers' PIP_* and UV_* settings, each pair resolved to one value, and
+    the credentials the environment holds;
 - bundle: the code bundle at /code, put into the working directory:
   - extract: the libarchive session that reads a tar, a zip or a directory and writes it;
   - entries: each entry put through the policy, then written;

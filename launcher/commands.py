@@ -10,7 +10,7 @@ from .defaults import Resolution, constraints
 from .detect import Plan
 from .errors import EX_CONFIG, LauncherError
 from .failures import INSTALL_FAILURES
-from .locks import Kind
+from .locks import Kind, Lock
 from .requirement_files import name_own_index
 from .settings import Settings
 from .steps import Step
@@ -114,15 +114,7 @@ class Commands:
         files = [directory / arg for flag, arg in zip(plan.args, plan.args[1:], strict=False) if flag == "-r"]
         self.own_index = plan.kind == Kind.REQUIREMENTS and any(name_own_index(path, directory) for path in files)
         self.install_env = {**installer_env(settings, self.own_index), **cache}
-        # uv as it checks and exports a lock: the project's own index settings, not the platform's.
-        self.locking = {
-            **unresolved(settings.environ),
-            **UV_QUIET,
-            "UV_CACHE_DIR": settings.index.cache_dir,
-            **cache,
-        }
-        # Poetry and Pipenv as they check and export a lock.
-        self.tooling = {**clean_environ(settings.environ), **TOOL_QUIET}
+        self.cache = cache
         self.exported = directory / EXPORTED
         self.constraints = directory / CONSTRAINTS
         self.report = directory / PIP_REPORT
@@ -147,56 +139,9 @@ class Commands:
         """A step of resolving or installing, bounded by LAUNCHER_INSTALL_TIMEOUT."""
         return Step(command, self.install_env, INSTALL_FAILURES, tool, timeout=self.settings.install_timeout)
 
-    def lock_tool(
-        self, command: list[str], environ: dict[str, str], failures: tuple, tool: str, **more: object
-    ) -> Step:
-        """A step of checking or exporting a lock, bounded by LAUNCHER_LOCK_TIMEOUT."""
-        assert self.plan.lock is not None
-        relock = self.plan.lock.relock
-        return Step(
-            command,
-            environ,
-            failures,
-            tool,
-            timeout=self.settings.lock_timeout,
-            timeout_setting="LAUNCHER_LOCK_TIMEOUT",
-            timeout_hint=f"an old {tool} lock can take that long to read: run `{relock}` and bundle again",
-            **more,
-        )
-
     def preparing(self) -> list[Step]:
-        """For a lock read by a tool: the tool checks the lock against its manifest, then exports
-        exactly the locked versions, with their hashes. uv does so offline and without the
-        platform's index (another index URL than the lock's would make any lock look stale)."""
-        lock = self.plan.lock
-        if lock is None or not lock.exported:
-            return []
-        failures = lock.check_failures()
-        if lock.tool == "uv":
-            check = [self.uv, "lock", "--check", "--offline", "--python", self.python]
-            export = [self.uv, "export", "--frozen", "--no-emit-project", "--no-default-groups", "--no-editable"]
-            export += ["--no-header", "--format", "requirements.txt", "-o", str(self.exported), *self.selected]
-            return [
-                self.lock_tool(check, self.locking, failures, "uv"),
-                self.lock_tool(export, self.locking, INSTALL_FAILURES, "uv"),
-            ]
-        if lock.tool == "poetry":
-            poetry = str(TOOLS / "poetry")
-            export = [poetry, "export", "--format", "requirements.txt", "--output", str(self.exported)]
-            export += [arg for extra in self.settings.extras for arg in ("--extras", extra)]
-            export += [arg for group in self.settings.groups for arg in ("--with", group)]
-            return [
-                self.lock_tool([poetry, "check", "--lock"], self.tooling, failures, "poetry"),
-                self.lock_tool(export, self.tooling, INSTALL_FAILURES, "poetry"),
-            ]
-        pipenv = str(TOOLS / "pipenv")
-        export = [pipenv, "requirements", "--hash"]
-        if self.settings.groups:
-            export += ["--categories", " ".join(["packages", *self.settings.groups])]
-        return [
-            self.lock_tool([pipenv, "verify"], self.tooling, failures, "pipenv"),
-            self.lock_tool(export, self.tooling, INSTALL_FAILURES, "pipenv", stdout_to=self.exported),
-        ]
+        """For a lock read by a tool: the tool checks it, then exports it (lock_steps)."""
+        return lock_steps(self.plan.lock, self.settings, self.python, self.exported, self.selected, self.cache)
 
     def pip_resolves(self) -> bool:
         return self.settings.installer == "pip" and self.plan.lock is None
@@ -238,3 +183,53 @@ class Commands:
         for path in (self.exported, self.constraints, self.report):
             if os.path.lexists(path):
                 path.unlink()
+
+
+def lock_steps(
+    lock: Lock | None, settings: Settings, python: str, exported: Path, selected: list[str], cache: dict[str, str]
+) -> list[Step]:
+    """For a lock read by a tool: the tool checks the lock against its manifest, then exports
+    exactly the locked versions, with their hashes, to exported. uv does so offline and without
+    the platform's index (another index URL than the lock's would make any lock look stale).
+    Each step is bounded by LAUNCHER_LOCK_TIMEOUT."""
+    if lock is None or not lock.exported:
+        return []
+
+    def step(command: list[str], environ: dict[str, str], failures: tuple, **more: object) -> Step:
+        hint = f"an old {lock.tool} lock can take that long to read: run `{lock.relock}` and bundle again"
+        return Step(
+            command,
+            environ,
+            failures,
+            lock.tool,
+            timeout=settings.lock_timeout,
+            timeout_setting="LAUNCHER_LOCK_TIMEOUT",
+            timeout_hint=hint,
+            **more,
+        )
+
+    failures = lock.check_failures()
+    if lock.tool == "uv":
+        uv = str(settings.base_env / "bin" / "uv")
+        # uv as it checks and exports a lock: the project's own index settings, not the platform's.
+        locking = {**unresolved(settings.environ), **UV_QUIET, "UV_CACHE_DIR": settings.index.cache_dir, **cache}
+        check = [uv, "lock", "--check", "--offline", "--python", python]
+        export = [uv, "export", "--frozen", "--no-emit-project", "--no-default-groups", "--no-editable"]
+        export += ["--no-header", "--format", "requirements.txt", "-o", str(exported), *selected]
+        return [step(check, locking, failures), step(export, locking, INSTALL_FAILURES)]
+    # Poetry and Pipenv as they check and export a lock.
+    tooling = {**clean_environ(settings.environ), **TOOL_QUIET}
+    if lock.tool == "poetry":
+        poetry = str(TOOLS / "poetry")
+        export = [poetry, "export", "--format", "requirements.txt", "--output", str(exported)]
+        export += [arg for extra in settings.extras for arg in ("--extras", extra)]
+        export += [arg for group in settings.groups for arg in ("--with", group)]
+        return [step([poetry, "check", "--lock"], tooling, failures), step(export, tooling, INSTALL_FAILURES)]
+    pipenv = str(TOOLS / "pipenv")
+    export = [pipenv, "requirements", "--hash"]
+    if settings.groups:
+        export += ["--categories", " ".join(["packages", *settings.groups])]
+    return [
+        step([pipenv, "verify"], tooling, failures),
+        step(export, tooling, INSTALL_FAILURES, stdout_to=exported),
+    ]

@@ -95,31 +95,14 @@ class Entries:
                 continue
             if reason:
                 raise self.refused(name, reason)
-            self.write(reader, writer, entry, name, kind, link)
+            size = max(lib.entry_size(entry), 0)
+            if link is not None:  # counted at the size of what it links to, as a copy would be
+                target = beneath.lstat_beneath(self.root_fd, normal_path(link))
+                size = max(size, target.st_size if target else 0)
+            self.caps.add(size, name)
+            write(lib, reader, writer, entry, kind == lib.AE_IFDIR, self.caps, name, size)
             if kind == lib.AE_IFLNK:
                 self.symlinks.append(path)
-
-    def write(self, reader: Reader, writer: DiskWriter, entry: int, name: bytes, kind: int, link: bytes | None) -> None:
-        """Write one entry that the policy lets through, its bytes counted against the cap."""
-        lib = self.lib
-        size = max(lib.entry_size(entry), 0)
-        if link is not None:  # counted at the size of what it links to, as a copy would be
-            target = beneath.lstat_beneath(self.root_fd, normal_path(link))
-            size = max(size, target.st_size if target else 0)
-        self.caps.add(size, name)
-        perm = lib.entry_perm(entry)
-        usable = usable_mode(perm, kind == lib.AE_IFDIR)
-        if usable != perm:
-            lib.entry_set_perm(entry, usable)
-        writer.header(entry)
-        written = 0
-        while (block := reader.next_block()) is not None:
-            written += block[1]
-            if written > size:  # more data than the header declared
-                self.caps.add(written - size, name)
-                size = written
-            writer.block(*block)
-        writer.finish_entry()
 
     def leaves_out(self, path: bytes, is_dir: bool) -> bool:
         """Whether the member at path is left out (L1.7). A pyvenv.cfg makes its folder a virtual
@@ -174,3 +157,23 @@ class Entries:
             info = beneath.lstat_beneath(self.root_fd, name)
             if info and stat.S_ISLNK(info.st_mode) and not beneath.resolves_inside(self.root_fd, name):
                 raise self.refused(name, "symlink points outside the bundle through the links made after it")
+
+
+def write(
+    lib: object, reader: Reader, writer: DiskWriter, entry: int, is_dir: bool, caps: Caps, name: bytes, size: int
+) -> None:
+    """Write one entry (counted at size), its mode made usable; data beyond the size its header
+    declared is counted against the caps too, before it is written."""
+    perm = lib.entry_perm(entry)
+    usable = usable_mode(perm, is_dir)
+    if usable != perm:
+        lib.entry_set_perm(entry, usable)
+    writer.header(entry)
+    written = 0
+    while (block := reader.next_block()) is not None:
+        written += block[1]
+        if written > size:  # more data than the header declared
+            caps.add(written - size, name)
+            size = written
+        writer.block(*block)
+    writer.finish_entry()

@@ -11,7 +11,8 @@ import signal
 import sys
 
 from .errors import EX_CANTCREATE, EX_CONFIG, EX_INSTALL
-from .settings import SHORTEST_SECRET, Settings, public_url
+from .indexes import SHORTEST_SECRET, public_url
+from .settings import Settings
 
 # What an installer's error output means, first match wins: (pattern, exit code, what to tell the user).
 # The patterns are those of the pinned uv and pip (images/python/base_requirements.txt).

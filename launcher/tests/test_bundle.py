@@ -9,9 +9,7 @@ from pathlib import Path
 import make_bundle
 import pytest
 
-from launcher import bundle, libarchive
-from launcher import extract as extraction
-from launcher.entries import Entries
+from launcher import bundle, entries, libarchive
 from launcher.errors import EX_BUNDLE, EX_CANTCREATE, LauncherError
 from launcher.policy import LeftOut
 
@@ -180,19 +178,17 @@ def test_the_decompressed_stream_is_capped(tmp_path, config):
 
 
 def test_a_full_disk_is_no_space(tmp_path, config, monkeypatch):
-    class Full(Entries):
-        def write(self, reader, writer, entry, name, kind, link):
-            self.name = b"data.bin"
-            full = libarchive.WriteError.__new__(libarchive.WriteError)  # as write_disk reports it
-            Exception.__init__(full, "Write failed")
-            full.errno = 28
-            raise full
+    def full(*args):
+        error = libarchive.WriteError.__new__(libarchive.WriteError)  # as write_disk reports it
+        Exception.__init__(error, "Write failed")
+        error.errno = 28
+        raise error
 
-    monkeypatch.setattr(extraction, "Entries", Full)
+    monkeypatch.setattr(entries, "write", full)
     error = refused(tmp_path, config(), make_bundle.scenario("links-inside"))
     assert error.code == EX_CANTCREATE
     assert "no space left in" in str(error)
-    assert "while extracting member 'data.bin'; give the job a larger /tmp" in str(error)
+    assert "while extracting member 'main.py'; give the job a larger /tmp" in str(error)
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from launcher import settings
+from launcher import indexes
 from launcher.errors import EX_CONFIG, LauncherError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,7 +83,7 @@ def test_the_working_directory_and_the_job_environment_must_not_overlap(config, 
     ],
 )
 def test_index_urls_are_shown_without_credentials(url, shown):
-    assert settings.public_url(url) == shown
+    assert indexes.public_url(url) == shown
 
 
 @pytest.mark.parametrize(
@@ -98,7 +98,7 @@ def test_index_urls_are_shown_without_credentials(url, shown):
     ],
 )
 def test_secrets_in_index_urls(url, secrets):
-    assert settings.secrets_in(url) == secrets
+    assert indexes.secrets_in(url) == secrets
 
 
 @pytest.mark.parametrize(
