@@ -73,7 +73,9 @@ def prepare(
         log.close()
         say(f"internal error: {type(error).__name__}: {error}; set {settings.DEBUG_SETTING}=1 for the traceback")
         if settings.debug_requested(environ):
-            raise
+            import traceback
+
+            traceback.print_exc()
         return EX_SOFTWARE
 
 

@@ -1,6 +1,7 @@
 """scripts/check-contract: CONTRACT.md's tables against the launcher's constants. Each case doctors a
 copy of CONTRACT.md (one replacement) and expects the lines that name the disagreement, and exit 1."""
 
+import json
 import re
 import subprocess
 import sys
@@ -145,27 +146,54 @@ def check_contract(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def unrelated() -> set[str]:
+def tests(tmp_path_factory) -> Path:
+    """Every test, listed once (vitest list and pytest's collection take seconds) for all the cases."""
+    listed = tmp_path_factory.mktemp("tests") / "tests.json"
+    result = check_contract("--write-tests", str(listed))
+    assert (result.returncode, result.stderr) == (0, "")
+    return listed
+
+
+@pytest.fixture(scope="module")
+def unrelated(tests) -> set[str]:
     """What the script says of the real files (nothing, when they agree), so that each case
     sees only the lines its own change causes."""
-    result = check_contract()
+    result = check_contract("--tests", str(tests))
     return set() if result.returncode == 0 else set(result.stdout.splitlines())
 
 
-def test_the_contract_and_the_launcher_agree():
-    result = check_contract()
+def test_the_contract_and_the_launcher_agree(tests):
+    result = check_contract("--tests", str(tests))
     assert (result.returncode, result.stderr) == (0, "")
     assert re.fullmatch(SUMMARY, result.stdout)
 
 
+def test_only_tests_that_run_count(tmp_path, tests):
+    # A skipped test is not in vitest's list; a string in a comment or a data row is no test.
+    listed = [test for test in json.loads(tests.read_text()) if not test["name"].startswith("P1.5 ")]
+    fewer = tmp_path / "tests.json"
+    fewer.write_text(json.dumps(listed))
+    result = check_contract("--tests", str(fewer))
+    assert result.returncode == 1
+    assert result.stdout == "check-contract: no conformance test for P1.5 of CONTRACT.md\n"
+
+
+def test_a_unit_test_named_after_a_clause_counts(tmp_path, tests):
+    listed = [test for test in json.loads(tests.read_text()) if not test["name"].startswith("P1.5 ")]
+    listed.append({"file": "launcher/tests/test_images.py", "name": "test_P1_5_tini_is_pid_1"})
+    fewer = tmp_path / "tests.json"
+    fewer.write_text(json.dumps(listed))
+    assert check_contract("--tests", str(fewer)).returncode == 0
+
+
 @pytest.mark.parametrize(("old", "new", "expected"), CASES.values(), ids=CASES.keys())
-def test_a_disagreement_is_named_on_one_line(tmp_path, unrelated, old, new, expected):
+def test_a_disagreement_is_named_on_one_line(tmp_path, tests, unrelated, old, new, expected):
     assert CONTRACT.count(old) == 1, f"the case no longer matches CONTRACT.md: {old!r}"
     doctored = tmp_path / "CONTRACT.md"
     doctored.write_text(CONTRACT.replace(old, new))
     line = CONTRACT[: CONTRACT.index(old)].count("\n") + 1
     where = {"doc": doctored.resolve(), "line": line}
-    result = check_contract("--contract", str(doctored))
+    result = check_contract("--contract", str(doctored), "--tests", str(tests))
     assert result.returncode == 1
     lines = [line for line in result.stdout.splitlines() if line not in unrelated]
     assert sorted(lines) == sorted(f"check-contract: {e.format(**where)}" for e in expected)
