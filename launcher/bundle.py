@@ -74,12 +74,47 @@ def prepare(settings: Settings) -> Path:
     return single_top_level(root)
 
 
+def container_identity() -> str:
+    """What tells this container from any other, and stays the same when it restarts (one
+    line): where its /etc/hostname comes from (Docker keeps one per container) and what its
+    root filesystem is (for Docker, an overlay whose upper layer is the container's own)."""
+    found = []
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as file:
+            for line in file:
+                fields = line.split()
+                if len(fields) > 4 and fields[4] in ("/", "/etc/hostname"):
+                    # The mount's root and source; not its ids, which a restart changes.
+                    options = line.partition(" - ")[2].split()[-1:]
+                    upper = [item for item in ",".join(options).split(",") if item.startswith("upperdir=")]
+                    found.append(f"{fields[4]}={fields[3]}:{','.join(upper or options)}")
+    except OSError:
+        return ""
+    return " ".join(sorted(found))
+
+
+def made_here(mark: Path) -> bool:
+    """Whether the mark beside a directory says a launcher in this container made it."""
+    try:
+        fd = os.open(mark, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        identity = container_identity()
+        return bool(identity) and os.read(fd, 65536).decode("utf-8", "replace").strip() == identity
+    finally:
+        os.close(fd)
+
+
 def make_workdir(path: Path) -> None:
     """Create the working directory. The launcher never deletes what it did not make:
-    an existing one must be empty, unless an earlier run of the launcher made it."""
+    an existing one must be empty, unless an earlier run of the launcher in this container
+    made it (the mark beside it holds this container's identity)."""
     mark = path.parent / MADE_MARK.format(name=path.name)
     try:
-        if mark.exists() and path.is_dir() and not path.is_symlink():
+        if made_here(mark) and path.is_dir() and not path.is_symlink():
             parent = os.open(path.parent, beneath.DIRECTORY)
             try:
                 beneath.remove_tree(parent, path.name)
@@ -100,7 +135,11 @@ def make_workdir(path: Path) -> None:
         ) from error
     # Without the mark, a restart in the same container finds the directory taken, and says so.
     try:
-        mark.touch()
+        if os.path.lexists(mark):
+            mark.unlink()  # another container's, or a link: replaced, never written through
+        fd = os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        with os.fdopen(fd, "w") as file:
+            file.write(container_identity() + "\n")
     except OSError:
         pass
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import bundle, detect, install, run, settings
-from .errors import EX_SOFTWARE, EX_USAGE, LauncherError
+from .errors import EX_NOTFOUND, EX_SOFTWARE, EX_USAGE, LauncherError
 from .locks import Kind
 from .log import Log, say
 
@@ -38,6 +38,8 @@ def parse_command(argv: list[str]) -> list[str]:
     command = argv[argv.index("--") + 1 :]
     if not command:
         raise LauncherError(EX_USAGE, f"no command after '--'; {USAGE}")
+    if not command[0]:  # no program has an empty name: a shell says the same (127)
+        raise LauncherError(EX_NOTFOUND, "command not found: '' (the command after '--' is an empty word)")
     return command
 
 

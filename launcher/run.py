@@ -144,3 +144,5 @@ def hand_over(command: list[str], workdir: Path, environment: dict[str, str]) ->
         raise LauncherError(EX_NOEXEC, f"command {name!r} {why_not_executable(name, environment)}") from error
     except OSError as error:
         raise LauncherError(EX_NOEXEC, f"cannot run {name!r}: {error.strerror}") from error
+    except ValueError as error:  # a name exec cannot take at all (empty)
+        raise LauncherError(EX_NOTFOUND, f"command not found: {name!r} ({error})") from error

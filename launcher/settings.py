@@ -73,7 +73,7 @@ OTHER_SETTINGS: dict[str, str | int | None] = {
 
 SIZE = re.compile(r"([0-9]+)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)
 SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-SIZE_FORM = "a whole number of bytes, optionally with a k, m, g or t suffix (1g = 1 GiB)"
+SIZE_FORM = "a whole number of bytes, optionally with a k, m, g or t suffix (1g = 1GB = 1GiB = 1 GiB)"
 MAX_STEP_SECONDS = 7 * 24 * 3600
 
 

@@ -43,9 +43,9 @@ sys.path[:0] = [str(ROOT)]
 
 with atheris.instrument_imports(include=["launcher"]):
     from launcher import beneath, main
-    from launcher.errors import EX_BUNDLE, EX_CANTCREATE, EX_CONFIG, EX_INSTALL, EX_USAGE
+    from launcher.errors import EX_BUNDLE, EX_CANTCREATE, EX_CONFIG, EX_INSTALL, EX_NOTFOUND, EX_USAGE
 
-CODES = {EX_USAGE, EX_BUNDLE, EX_INSTALL, EX_CANTCREATE, EX_CONFIG}
+CODES = {EX_USAGE, EX_BUNDLE, EX_INSTALL, EX_CANTCREATE, EX_CONFIG, EX_NOTFOUND}
 SECONDS = 10  # the bound on one run, far above what one takes
 PRIVATE_TMP = os.environ.get("FUZZ_PRIVATE_TMP") == "1"
 
@@ -316,7 +316,7 @@ def job(data: bytes) -> tuple[list[str], dict[str, str]]:
     for setting, values in SETTINGS.items():
         if fdp.ConsumeIntInRange(0, 9) == 0:
             environ[setting] = str(pick(fdp, values))
-    argv = pick(fdp, [["--", "python", "main.py"], ["--"], [], ["--", "echo", "--", "x y"]])
+    argv = pick(fdp, [["--", "python", "main.py"], ["--"], [], ["--", "echo", "--", "x y"], ["--", "", "x"]])
     items = members(fdp)
     shape = fdp.ConsumeIntInRange(0, 6)
     if shape == 0:

@@ -1,7 +1,7 @@
 import pytest
 
 from launcher import main
-from launcher.errors import EX_USAGE, LauncherError
+from launcher.errors import EX_NOTFOUND, EX_USAGE, LauncherError
 
 
 @pytest.mark.parametrize(
@@ -21,3 +21,9 @@ def test_missing_command_is_a_usage_error(argv):
     with pytest.raises(LauncherError) as error:
         main.parse_command(argv)
     assert error.value.code == EX_USAGE
+
+
+def test_an_empty_command_name_is_not_found():
+    with pytest.raises(LauncherError) as error:
+        main.parse_command(["--", "", "arg"])
+    assert error.value.code == EX_NOTFOUND

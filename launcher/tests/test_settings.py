@@ -12,7 +12,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("1", 1), ("1000", 1000), ("1k", 1024), ("2M", 2 << 20), ("1g", 1 << 30), ("1GiB", 1 << 30), ("3 tb", 3 << 40)],
+    [
+        ("1", 1),
+        ("1000", 1000),
+        ("1k", 1024),
+        ("2M", 2 << 20),
+        ("1g", 1 << 30),
+        ("1GiB", 1 << 30),
+        ("1gb", 1 << 30),
+        ("5MB", 5 << 20),
+        ("3 tb", 3 << 40),
+    ],
 )
 def test_sizes_take_binary_suffixes(config, value, expected):
     assert config(LAUNCHER_MAX_BYTES=value).max_bytes == expected

@@ -1,11 +1,14 @@
 // Hostile and broken code bundles: each row is the bundle, what the launcher
 // must answer (exit code and its one line), and what must hold afterwards.
 import { gzipSync } from "node:zlib";
-import { mkdir, symlink, writeFile } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { execa } from "execa";
 import { scenarioBundle, tempDir, tgz, tree } from "../../support/fixtures.js";
+import { RUN_LABEL } from "../../support/docker.js";
+import { pythonImage } from "../../support/images.js";
 import type { Job } from "../../support/job.js";
 import { launch, launcherLines, restricted, runPython } from "../../support/python.js";
 import { smallVolume } from "../../support/volumes.js";
@@ -408,5 +411,44 @@ describe("python faults: archives", () => {
     });
     expect(job.stdout).toBe("main.py\nhello from the bundle\n");
     expect(job.exitCode).toBe(0);
+  });
+
+  // The working directory on a folder that outlives its container: what one container's job
+  // left there is another's to keep, whatever mark the first launcher left beside it.
+  const onShared = async (shared: string, bundle: string, name?: string) => {
+    const args = ["-v", `${shared}:/shared`, "-v", `${bundle}:/code:ro`, "-e", "LAUNCHER_WORKDIR=/shared/job"];
+    const label = ["--label", `${RUN_LABEL}=${inject("runLabel")}`];
+    const command = [pythonImage(), "/build/launcher.py", "--", "sh", "-c", "ls; echo precious > result.txt"];
+    return name
+      ? execa("docker", ["create", "--name", name, ...label, ...args, ...command])
+      : execa("docker", ["run", "--rm", ...label, ...args, ...command], { reject: false });
+  };
+
+  it("L2.6 another container finds the working directory an earlier one left: exit 73, its results kept", async () => {
+    const shared = await tempDir();
+    const bundle = path.join(await tempDir(), "bundle.tgz");
+    await writeFile(bundle, await tgz(hello));
+    const first = await onShared(shared, bundle);
+    expect([first.exitCode, first.stdout]).toEqual([0, "main.py"]);
+    const second = await onShared(shared, bundle);
+    expect(second.exitCode).toBe(73);
+    expect(launcherLines(second.stderr)).toEqual([expect.stringMatching(/^launcher: \/shared\/job already exists and is not an empty directory, and the launcher never deletes what it did not make/)]);
+    expect((await readFile(path.join(shared, "job", "result.txt"), "utf8"))).toBe("precious\n");
+  });
+
+  it("L2.6 the same container started again (docker start) replaces what its first run extracted", async () => {
+    const shared = await tempDir();
+    const bundle = path.join(await tempDir(), "bundle.tgz");
+    await writeFile(bundle, await tgz(hello));
+    const name = `restarted-${randomUUID()}`;
+    await onShared(shared, bundle, name);
+    try {
+      for (const run of [1, 2]) {
+        const started = await execa("docker", ["start", "--attach", name], { reject: false });
+        expect([run, started.exitCode, started.stdout]).toEqual([run, 0, "main.py"]);
+      }
+    } finally {
+      await execa("docker", ["rm", "--force", name]);
+    }
   });
 });

@@ -83,6 +83,19 @@ const failures: Failure[] = [
     shows: "other.txt",
   },
   {
+    name: "L4.5 requirements.txt including a file outside the bundle (an absolute path), before any install",
+    files: { "requirements.txt": "greeting==1.0.0\n-r /etc/hostname\n" },
+    exitCode: 78,
+    message: /^launcher: requirements.txt includes \/etc\/hostname, which is outside the bundle; put that file in the bundle/,
+  },
+  {
+    name: "L4.5 a nested requirements file including one above the bundle, with pip",
+    files: { "requirements.txt": "-r deps/base.txt\n", "deps/base.txt": "-c ../../constraints.txt\n" },
+    env: { LAUNCHER_INSTALLER: "pip" },
+    exitCode: 78,
+    message: /^launcher: deps\/base.txt includes \.\.\/\.\.\/constraints.txt, which is outside the bundle/,
+  },
+  {
     name: "L4.5 a malformed pyproject.toml",
     files: { "pyproject.toml": "[project\nname = 'x'\n" },
     exitCode: 78,

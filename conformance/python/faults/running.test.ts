@@ -70,7 +70,8 @@ describe("python faults: commands that cannot run", () => {
       message: "launcher: cannot run './orphan.sh': its interpreter '/no/such/interpreter' (from its #! line) does not exist",
     },
     { command: ["./notes.txt"], exitCode: 126, message: "launcher: cannot run './notes.txt': Exec format error" },
-  ])("L7.1 $command.0: exit $exitCode, as a shell would, and one line", async ({ command, exitCode, message }) => {
+    { command: ["", "x"], exitCode: 127, message: "launcher: command not found: '' (the command after '--' is an empty word)" },
+  ])("L7.1 '$command.0': exit $exitCode, as a shell would, and one line", async ({ command, exitCode, message }) => {
     const job = await runPython({ code: await tgz(scripts, ["orphan.sh", "notes.txt"]), command: launch(...command) });
     expect(job.exitCode).toBe(exitCode);
     expect(launcherLines(job.stderr).filter((line) => !line.includes("nothing to install"))).toEqual([message]);

@@ -9,7 +9,7 @@ import { launch, launcherLines, requirementsLog, runPython, usingIndex } from ".
 
 const hello = { "main.py": 'print("hello from the bundle")\n' };
 const invalid = (setting: string, form: string) => `launcher: ${setting} is not valid: ${form}`;
-const SIZE = "give a whole number of bytes, optionally with a k, m, g or t suffix (1g = 1 GiB), at least 1";
+const SIZE = "give a whole number of bytes, optionally with a k, m, g or t suffix (1g = 1GB = 1GiB = 1 GiB), at least 1";
 const URL = "give http(s)://[user:password@]host[:port]/path, with any '@', ':' or '/' in the user name or password percent-encoded (%40, %3A, %2F)";
 const INSIDE = "name a file inside the bundle, relative to its top (or none)";
 
