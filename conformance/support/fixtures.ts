@@ -51,6 +51,19 @@ export function scenarioBundle(scenario: string): Promise<Buffer> {
   return scenarios.get(scenario)!;
 }
 
+/** What the launcher says of each refused scenario of make_bundle.py (its REFUSALS), after the
+ * bundle's path, as a lookup: the unit tests read the same. A scenario in another format
+ * (absolute.txz) has the line of its name without the suffix. */
+export async function scenarioRefusals(): Promise<(scenario: string) => string> {
+  const { stdout } = await execa("python3", [path.join(fixturesDir, "make_bundle.py"), "--refusals"]);
+  const lines: Record<string, string> = JSON.parse(stdout);
+  return (scenario) => {
+    const line = lines[scenario.replace(/\.(tar|tbz2|txz)$/, "")];
+    if (line === undefined) throw new Error(`make_bundle.py has no refusal for ${scenario}`);
+    return line;
+  };
+}
+
 async function makeScenario(scenario: string): Promise<Buffer> {
   const out = path.join(await tempDir(), "bundle");
   await execa("python3", [path.join(fixturesDir, "make_bundle.py"), scenario, out]);

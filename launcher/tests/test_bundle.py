@@ -33,48 +33,29 @@ def refused(tmp_path: Path, settings, data: bytes) -> LauncherError:
     return error.value
 
 
+REFUSED = [
+    *(name for name in make_bundle.REFUSALS if name != "bomb"),  # the bomb is 4 GiB to make (conformance has it)
+    "hardlink-escape.tar",
+    "device.tbz2",
+    "absolute.txz",
+]
+
+
+@pytest.mark.parametrize("scenario", REFUSED)
+def test_hostile_bundles_are_refused_with_their_line_and_leave_nothing(tmp_path, config, scenario):
+    error = refused(tmp_path, config(), make_bundle.scenario(scenario))
+    assert error.code == EX_BUNDLE
+    assert str(error) == f"{tmp_path / 'bundle'}{make_bundle.refusal(scenario)}"
+
+
 @pytest.mark.parametrize(
     ("scenario", "message"),
     [
-        ("absolute", "refused member '/tmp/escaped-absolute': absolute path"),
-        ("traversal", "refused member '../escaped-traversal': '..' in its path"),
-        ("names-traversal", "refused member '../caf\\udce9-escaped': '..' in its path"),
-        ("symlink-escape", "refused member 'link': symlink to absolute path '/tmp'"),
-        ("symlink-dotdot", "refused member 'up': symlink to '..' points outside the bundle"),
-        ("symlink-later-link", "refused member 'x': symlink points outside the bundle through the links made after it"),
-        ("symlink-dot-name", "refused member 'sub/.': symlink to '../link' points outside the bundle"),
-        ("venv-mark-outside", "refused member './../../pyvenv.cfg': '..' in its path"),
-        ("hardlink-dot-target", "refused member 'up': hardlink to the symlink 'a/b/link/.'"),
-        ("symlink-through-inside-link", "cannot extract member 'alias/through.txt' (Cannot extract through symlink"),
-        ("hardlink-escape", "refused member 'passwd': hardlink to '../../etc/passwd' points outside the bundle"),
-        ("hardlink-to-symlink", "refused member 'etc': hardlink to the symlink 'a/b/link'"),
-        ("hardlink-shim", "refused member 'setup.py': hardlink to the symlink 'd/e/f/g/out'"),
-        ("hardlink-later", "refused member 'early': hardlink to 'late.txt', which the bundle has not made before it"),
-        ("hardlink-missing", "refused member 'orphan': hardlink to 'nowhere.txt', which the bundle has not made"),
-        ("device", "refused member 'null': device or FIFO"),
-        ("fifo", "refused member 'pipe': device or FIFO"),
-        ("file-over-directory", "cannot extract member 'data' (Can't replace existing directory with non-directory)"),
         ("hardlink-copies", "content exceeds 1073741824 bytes at 'copy-"),
-        ("sparse-bomb", "content exceeds 1073741824 bytes at 'sparse.bin'"),
-        ("long-name-2g", "gzip archive is truncated or corrupt (Special header too large)"),
-        ("pax-header-2g", "gzip archive is truncated or corrupt (Special header too large)"),
-        ("negative-pax-size", "gzip archive is truncated or corrupt (Tar size attribute is negative)"),
-        ("damaged-crc", "gzip archive is truncated or corrupt (its CRC does not match its data)"),
-        ("damaged-byte", "gzip archive is truncated or corrupt (its CRC does not match its data)"),
-        ("damaged-trailer", "gzip archive is truncated or corrupt (the stream ends early)"),
-        ("empty", "is an empty archive; the bundle holds no files"),
-        ("zip-absolute", "refused member '/tmp/escaped-zip': absolute path"),
-        ("zip-traversal", "refused member '../escaped-zip': '..' in its path"),
-        ("zip-symlink-escape", "refused member 'link': symlink to absolute path '/etc'"),
         ("zip-bad-crc", "zip archive is truncated or corrupt (ZIP bad CRC"),
-        ("zip-truncated", "zip archive is truncated or corrupt (its central directory, at the end, is missing)"),
-        ("zip-encrypted", "the zip archive is encrypted (Passphrase required for this entry); zip the bundle without"),
-        ("hardlink-escape.tar", "hardlink to '../../etc/passwd' points outside the bundle"),
-        ("device.tbz2", "refused member 'null': device or FIFO"),
-        ("absolute.txz", "refused member '/tmp/escaped-absolute': absolute path"),
     ],
 )
-def test_hostile_bundles_are_refused_and_leave_nothing(tmp_path, config, scenario, message):
+def test_hostile_bundles_whose_line_varies_are_refused_and_leave_nothing(tmp_path, config, scenario, message):
     error = refused(tmp_path, config(), make_bundle.scenario(scenario))
     assert error.code == EX_BUNDLE
     assert message in str(error)

@@ -6,7 +6,7 @@ import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { execa } from "execa";
-import { scenarioBundle, tempDir, tgz, tree } from "../../support/fixtures.js";
+import { scenarioBundle, scenarioRefusals, tempDir, tgz, tree } from "../../support/fixtures.js";
 import { RUN_LABEL } from "../../support/docker.js";
 import { pythonImage } from "../../support/images.js";
 import type { Job } from "../../support/job.js";
@@ -46,6 +46,9 @@ interface Refusal {
 }
 
 const refused = (scenario: string) => () => scenarioBundle(scenario);
+const refusalOf = await scenarioRefusals();
+/** The line a refused scenario gets, as fixtures/make_bundle.py records it. */
+const said = (scenario: string) => `launcher: /code${refusalOf(scenario)}`;
 const member = (name: string, reason: string) => `launcher: /code: refused member '${name}': ${reason}`;
 const corrupt = (kind: string, detail: string | RegExp) =>
   new RegExp(`^launcher: /code: ${kind} archive is truncated or corrupt \\(${typeof detail === "string" ? detail : detail.source}\\); make and upload the bundle again$`);
@@ -63,11 +66,11 @@ const refusals: Refusal[] = [
     code: async () => gzipSync("just text\n"),
     message: /^launcher: \/code is gzip data with no tar archive in it; make the bundle with/,
   },
-  { name: "L1.6 an archive with no members", code: refused("empty"), message: "launcher: /code is an empty archive; the bundle holds no files" },
+  { name: "L1.6 an archive with no members", code: refused("empty"), message: said("empty") },
   { name: "L1.6 a gzip stream cut after 30 bytes", code: async () => (await tgz(hello)).subarray(0, 30), message: corrupt("gzip", "the stream ends early") },
-  { name: "L1.6 a tgz whose trailer is missing (a truncated upload)", code: refused("damaged-trailer"), message: corrupt("gzip", "the stream ends early") },
-  { name: "L1.6 a tgz with a wrong CRC", code: refused("damaged-crc"), message: corrupt("gzip", "its CRC does not match its data") },
-  { name: "L1.6 a tgz with one flipped byte of content", code: refused("damaged-byte"), message: corrupt("gzip", "its CRC does not match its data") },
+  { name: "L1.6 a tgz whose trailer is missing (a truncated upload)", code: refused("damaged-trailer"), message: said("damaged-trailer") },
+  { name: "L1.6 a tgz with a wrong CRC", code: refused("damaged-crc"), message: said("damaged-crc") },
+  { name: "L1.6 a tgz with one flipped byte of content", code: refused("damaged-byte"), message: said("damaged-byte") },
   {
     name: "L1.6 a tgz with something other than zeros after its stream",
     code: async () => Buffer.concat([await tgz(hello), Buffer.from("trailing junk")]),
@@ -77,65 +80,65 @@ const refusals: Refusal[] = [
   {
     name: "L1.6 an encrypted zip",
     code: refused("zip-encrypted"),
-    message: "launcher: /code: the zip archive is encrypted (Passphrase required for this entry); zip the bundle without a password",
+    message: said("zip-encrypted"),
   },
-  { name: "L1.6 a zip cut short (no central directory)", code: refused("zip-truncated"), message: corrupt("zip", "its central directory, at the end, is missing") },
-  { name: "L1.6 a tar whose pax header gives a negative size", code: refused("negative-pax-size"), message: corrupt("gzip", "Tar size attribute is negative") },
+  { name: "L1.6 a zip cut short (no central directory)", code: refused("zip-truncated"), message: said("zip-truncated") },
+  { name: "L1.6 a tar whose pax header gives a negative size", code: refused("negative-pax-size"), message: said("negative-pax-size") },
   {
     name: "L1.6 a plain tar cut short where a member ends (no end-of-archive blocks)",
     code: refused("no-end-marker.tar"),
-    message: "launcher: /code: the tar archive stops without its end-of-archive blocks, so it may be cut short; make and upload the bundle again",
+    message: said("no-end-marker.tar"),
   },
   {
     name: "L1.6 a zip whose symlink no longer matches its CRC",
     code: refused("zip-symlink-bad-crc"),
-    message: "launcher: /code: zip archive is truncated or corrupt (Bad CRC-32 for file 'link'); make and upload the bundle again",
+    message: said("zip-symlink-bad-crc"),
   },
   // L2.1: members that would land outside the root, or are not files
-  { name: "L2.1 an absolute path", code: refused("absolute"), message: member("/tmp/escaped-absolute", "absolute path") },
-  { name: "L2.1 a ../ traversal", code: refused("traversal"), message: member("../escaped-traversal", "'..' in its path") },
-  { name: "L2.1 a ../ traversal in a name that is not UTF-8", code: refused("names-traversal"), message: member("../caf\\udce9-escaped", "'..' in its path") },
-  { name: "L2.1 a symlink to an absolute path, then a file written through it", code: refused("symlink-escape"), message: member("link", "symlink to absolute path '/tmp'") },
-  { name: "L2.1 a symlink that climbs out, then a file written through it", code: refused("symlink-dotdot"), message: member("up", "symlink to '..' points outside the bundle") },
+  { name: "L2.1 an absolute path", code: refused("absolute"), message: said("absolute") },
+  { name: "L2.1 a ../ traversal", code: refused("traversal"), message: said("traversal") },
+  { name: "L2.1 a ../ traversal in a name that is not UTF-8", code: refused("names-traversal"), message: said("names-traversal") },
+  { name: "L2.1 a symlink to an absolute path, then a file written through it", code: refused("symlink-escape"), message: said("symlink-escape") },
+  { name: "L2.1 a symlink that climbs out, then a file written through it", code: refused("symlink-dotdot"), message: said("symlink-dotdot") },
   {
     name: "L2.1 a symlink that a later symlink turns outwards",
     code: refused("symlink-later-link"),
-    message: member("x", "symlink points outside the bundle through the links made after it"),
+    message: said("symlink-later-link"),
   },
   {
     name: "L2.1 a symlink named sub/., made as sub, whose ../link is then outside",
     code: refused("symlink-dot-name"),
-    message: member("sub/.", "symlink to '../link' points outside the bundle"),
+    message: said("symlink-dot-name"),
   },
   {
     name: "L2.1 a pyvenv.cfg two levels above the root, which would make / a virtual environment to leave out",
     code: refused("venv-mark-outside"),
-    message: member("./../../pyvenv.cfg", "'..' in its path"),
+    message: said("venv-mark-outside"),
   },
   {
     name: "L2.1 a hardlink to link/., which is the symlink itself",
     code: refused("hardlink-dot-target"),
-    message: member("up", "hardlink to the symlink 'a/b/link/.'"),
+    message: said("hardlink-dot-target"),
   },
   {
     name: "L2.1 a file written through a symlink that stays inside",
     code: refused("symlink-through-inside-link"),
-    message: "launcher: /code: cannot extract member 'alias/through.txt' (Cannot extract through symlink alias/through.txt)",
+    message: said("symlink-through-inside-link"),
   },
-  { name: "L2.1 a hardlink to a file outside", code: refused("hardlink-escape"), message: member("passwd", "hardlink to '../../etc/passwd' points outside the bundle") },
-  { name: "L2.1 a hardlink that re-roots an inside symlink towards /etc", code: refused("hardlink-to-symlink"), message: member("etc", "hardlink to the symlink 'a/b/link'") },
+  { name: "L2.1 a hardlink to a file outside", code: refused("hardlink-escape"), message: said("hardlink-escape") },
+  { name: "L2.1 a hardlink that re-roots an inside symlink towards /etc", code: refused("hardlink-to-symlink"), message: said("hardlink-to-symlink") },
   {
     name: "L2.1 a hardlinked setup.py that would take the launcher's shim to /outputs",
     code: refused("hardlink-shim"),
-    message: member("setup.py", "hardlink to the symlink 'd/e/f/g/out'"),
+    message: said("hardlink-shim"),
   },
-  { name: "L2.1 a hardlink to a later member", code: refused("hardlink-later"), message: member("early", "hardlink to 'late.txt', which the bundle has not made before it") },
-  { name: "L2.1 a hardlink to a missing member", code: refused("hardlink-missing"), message: member("orphan", "hardlink to 'nowhere.txt', which the bundle has not made before it") },
-  { name: "L2.1 a device node", code: refused("device"), message: member("null", "device or FIFO") },
-  { name: "L2.1 a FIFO", code: refused("fifo"), message: member("pipe", "device or FIFO") },
-  { name: "L2.1 a zip with an absolute path", code: refused("zip-absolute"), message: member("/tmp/escaped-zip", "absolute path") },
-  { name: "L2.1 a zip with a ../ traversal", code: refused("zip-traversal"), message: member("../escaped-zip", "'..' in its path") },
-  { name: "L2.1 a zip with a symlink to /etc", code: refused("zip-symlink-escape"), message: member("link", "symlink to absolute path '/etc'") },
+  { name: "L2.1 a hardlink to a later member", code: refused("hardlink-later"), message: said("hardlink-later") },
+  { name: "L2.1 a hardlink to a missing member", code: refused("hardlink-missing"), message: said("hardlink-missing") },
+  { name: "L2.1 a device node", code: refused("device"), message: said("device") },
+  { name: "L2.1 a FIFO", code: refused("fifo"), message: said("fifo") },
+  { name: "L2.1 a zip with an absolute path", code: refused("zip-absolute"), message: said("zip-absolute") },
+  { name: "L2.1 a zip with a ../ traversal", code: refused("zip-traversal"), message: said("zip-traversal") },
+  { name: "L2.1 a zip with a symlink to /etc", code: refused("zip-symlink-escape"), message: said("zip-symlink-escape") },
   {
     name: "L2.1 a path longer than the kernel takes under /tmp/job",
     code: refused("long-path"),
@@ -149,13 +152,13 @@ const refusals: Refusal[] = [
   {
     name: "L2.6 a tree 1 200 directories deep, then a member refused: nothing of the tree is left",
     code: refused("deep-then-refused"),
-    message: member("/abs", "absolute path"),
+    message: said("deep-then-refused"),
   },
   // L2.3: the caps, counted on what is really written
   {
     name: "L2.3 a decompression bomb (4 MB holding 4 GiB)",
     code: refused("bomb"),
-    message: "launcher: /code: content exceeds 1073741824 bytes at 'zeros.bin' (limit: LAUNCHER_MAX_BYTES)",
+    message: said("bomb"),
   },
   {
     name: "L2.3 more members than LAUNCHER_MAX_MEMBERS",
@@ -183,10 +186,10 @@ const refusals: Refusal[] = [
   {
     name: "L2.3 a sparse file whose map claims 100 GiB",
     code: refused("sparse-bomb"),
-    message: "launcher: /code: content exceeds 1073741824 bytes at 'sparse.bin' (limit: LAUNCHER_MAX_BYTES)",
+    message: said("sparse-bomb"),
   },
-  { name: "L2.3 a GNU long name header of 2 GiB in 2 MB", code: refused("long-name-2g"), message: corrupt("gzip", "Special header too large") },
-  { name: "L2.3 a pax header of 2 GiB in 2 MB", code: refused("pax-header-2g"), message: corrupt("gzip", "Special header too large") },
+  { name: "L2.3 a GNU long name header of 2 GiB in 2 MB", code: refused("long-name-2g"), message: said("long-name-2g") },
+  { name: "L2.3 a pax header of 2 GiB in 2 MB", code: refused("pax-header-2g"), message: said("pax-header-2g") },
   {
     name: "L2.3 a directory bundle over LAUNCHER_MAX_BYTES, as an archive",
     code: () => directoryWith({ a: "x".repeat(600), b: "x".repeat(600) }),
@@ -197,12 +200,12 @@ const refusals: Refusal[] = [
   {
     name: "L2.5 a zip holding café.txt composed and decomposed, which zip reading composes into one name",
     code: refused("zip-unicode-forms"),
-    message: member("café.txt", "another member of the zip has the same name (zip names flagged UTF-8 are composed, NFC)"),
+    message: said("zip-unicode-forms"),
   },
   {
     name: "L2.5 a file over a directory that holds files",
     code: refused("file-over-directory"),
-    message: "launcher: /code: cannot extract member 'data' (Can't replace existing directory with non-directory)",
+    message: said("file-over-directory"),
   },
   {
     name: "L2.5 a bundle larger than the job's /tmp (73, no space)",
