@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 from pathlib import Path
 
 from .errors import EX_CONFIG, LauncherError
@@ -55,8 +56,13 @@ SUPPORTED = (
     "uv.lock, poetry.lock, Pipfile.lock, pylock.toml, requirements.txt, pyproject.toml, setup.py or setup.cfg, "
     "or one .py file with PEP 723 inline metadata"
 )
-# Where requirement files hide when none is at the top (L3.11).
-NESTED_REQUIREMENTS = ("requirements/*.txt", "requirements-*.txt", "requirements_*.txt", "*/requirements.txt")
+# Where requirement files hide when none is at the top (L3.11): files named like these, in
+# folders up to NESTED_DEPTH below it (a monorepo's services/etl/requirements.txt), the
+# walk bounded by NESTED_FOLDERS folders; what is left out of bundles is not looked in.
+NESTED_NAMES = re.compile(r"requirements([-_][^/]*)?\.txt|requirements/[^/]+\.txt")
+NESTED_DEPTH = 3
+NESTED_FOLDERS = 2000
+SKIPPED_FOLDERS = frozenset({"node_modules", "__pycache__", "site-packages", "venv", ".venv"})
 
 
 class Plan:
@@ -317,7 +323,7 @@ def detected_plan(workdir: Path, settings: Settings) -> Plan:
 
 def nothing_found(workdir: Path) -> Plan:
     """No requirements at the top: name the files below it that look like some (L3.11)."""
-    nested = sorted({str(p.relative_to(workdir)) for pattern in NESTED_REQUIREMENTS for p in workdir.glob(pattern)})
+    nested = nested_requirements(workdir)
     if nested:
         found = ", ".join(shown(name) for name in nested[:5]) + (", ..." if len(nested) > 5 else "")
         return nothing(
@@ -325,3 +331,29 @@ def nothing_found(workdir: Path) -> Plan:
             f"name one with {REQUIREMENTS_SETTING}=FILE to install it"
         )
     return nothing("no requirements file found")
+
+
+def nested_requirements(workdir: Path) -> list[str]:
+    """The files below the top that look like requirements, sorted: a walk breadth first, up to
+    NESTED_DEPTH folders down and NESTED_FOLDERS folders in all, not into links or hidden folders."""
+    found: list[str] = []
+    pending = [""]
+    seen = 0
+    while pending and seen < NESTED_FOLDERS:
+        folder = pending.pop(0)
+        seen += 1
+        try:
+            entries = list(os.scandir(workdir / folder))
+        except OSError:
+            continue
+        for entry in entries:
+            path = posixpath.join(folder, entry.name)
+            depth = path.count("/")
+            if entry.is_dir(follow_symlinks=False):
+                if depth < NESTED_DEPTH and not entry.name.startswith(".") and entry.name not in SKIPPED_FOLDERS:
+                    pending.append(path)
+            elif (folder or entry.name != REQUIREMENTS_TXT) and entry.is_file(follow_symlinks=False):
+                tail = posixpath.join(posixpath.basename(folder), entry.name) if folder else entry.name
+                if NESTED_NAMES.fullmatch(entry.name) or NESTED_NAMES.fullmatch(tail):
+                    found.append(path)
+    return sorted(found)

@@ -124,6 +124,17 @@ def found_on_path(name: str, path: str) -> str | None:
     return None
 
 
+# Project tools a job may name as its command that the image does not have, and what to run
+# instead: the launcher has already installed what the project declares.
+RUN_ITSELF = "run the command itself, such as `python main.py`: the launcher has installed the requirements"
+DECLARE = "declare them with requirements.txt or pyproject.toml"
+MISSING_TOOLS = {
+    "hatch": f"Hatch is not in the image; {RUN_ITSELF}",
+    "pdm": f"PDM is not in the image; {RUN_ITSELF} (export pdm.lock with `pdm export -o requirements.txt`)",
+    **{tool: f"{tool} is not in the image; {RUN_ITSELF} ({DECLARE})" for tool in ("conda", "mamba", "micromamba")},
+}
+
+
 def hand_over(command: list[str], workdir: Path, environment: dict[str, str]) -> NoReturn:
     """Replace this process with the user's command (it keeps the PID, signals and exit code)."""
     os.chdir(workdir)
@@ -139,7 +150,8 @@ def hand_over(command: list[str], workdir: Path, environment: dict[str, str]) ->
                 EX_NOEXEC, f"cannot run {name!r}: its interpreter {program!r} (from its #! line) does not exist"
             ) from error
         where = "" if os.sep in name else " on PATH"
-        raise LauncherError(EX_NOTFOUND, f"command not found{where}: {name!r}") from error
+        hint = f" ({MISSING_TOOLS[name]})" if name in MISSING_TOOLS else ""
+        raise LauncherError(EX_NOTFOUND, f"command not found{where}: {name!r}{hint}") from error
     except PermissionError as error:
         raise LauncherError(EX_NOEXEC, f"command {name!r} {why_not_executable(name, environment)}") from error
     except OSError as error:

@@ -158,6 +158,19 @@ describe("python: detecting the requirements method", () => {
     ]);
   });
 
+  it("L3.11 a monorepo's requirement files two levels down are named, with the setting that selects one", async () => {
+    const code = await tgz({
+      "services/etl/requirements.txt": "greeting\n",
+      "services/api/requirements.txt": "greeting\n",
+      "main.py": "print('ran')\n",
+    });
+    const job = await runPython({ code, command: launch("python", "main.py") });
+    expect(job.stdout).toBe("ran\n");
+    expect(launcherLines(job.stderr)).toEqual([
+      "launcher: nothing to install (no requirements file at the top of the bundle; found services/api/requirements.txt, services/etl/requirements.txt: name one with LAUNCHER_REQUIREMENTS=FILE to install it)",
+    ]);
+  });
+
   it("L3.5 with nothing to install, one line says so and the command runs", async () => {
     const job = await runPython({ code: await tgz({ "main.py": "print('ran')\n" }), command: launch("python", "main.py") });
     expect(job.stdout).toBe("ran\n");

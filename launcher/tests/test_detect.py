@@ -286,3 +286,24 @@ def test_a_pipfile_needs_its_lock(tmp_path, config):
     with pytest.raises(LauncherError, match=r"found Pipfile without Pipfile\.lock; run `pipenv lock`") as error:
         detect.plan(write(tmp_path, {"Pipfile": "", "main.py": ""}), config())
     assert error.value.code == EX_CONFIG
+
+
+def test_requirement_files_of_a_monorepo_are_named_a_few_levels_down(tmp_path, config):
+    for name in (
+        "services/etl/requirements.txt",
+        "services/api/requirements-prod.txt",
+        "libs/a/requirements/base.txt",
+        "deep/b/c/d/requirements.txt",  # four folders down: past the walk
+        "node_modules/x/requirements.txt",
+        ".git/requirements.txt",
+        "services/etl/notes.txt",
+    ):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("greeting\n")
+    found = detect.plan(tmp_path, config())
+    assert (found.kind, found.reason) == (
+        "nothing",
+        "no requirements file at the top of the bundle; found libs/a/requirements/base.txt, "
+        "services/api/requirements-prod.txt, services/etl/requirements.txt: "
+        "name one with LAUNCHER_REQUIREMENTS=FILE to install it",
+    )

@@ -71,6 +71,12 @@ describe("python faults: commands that cannot run", () => {
     },
     { command: ["./notes.txt"], exitCode: 126, message: "launcher: cannot run './notes.txt': Exec format error" },
     { command: ["", "x"], exitCode: 127, message: "launcher: command not found: '' (the command after '--' is an empty word)" },
+    {
+      command: ["hatch", "run", "job"],
+      exitCode: 127,
+      message:
+        "launcher: command not found on PATH: 'hatch' (Hatch is not in the image; run the command itself, such as `python main.py`: the launcher has installed the requirements)",
+    },
   ])("L7.1 '$command.0': exit $exitCode, as a shell would, and one line", async ({ command, exitCode, message }) => {
     const job = await runPython({ code: await tgz(scripts, ["orphan.sh", "notes.txt"]), command: launch(...command) });
     expect(job.exitCode).toBe(exitCode);
