@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import sys
 from pathlib import Path
 
@@ -46,12 +47,34 @@ def ensure_init(environ: dict[str, str]) -> None:
 
 
 def job_environment(settings: Settings, env: Path) -> dict[str, str]:
-    """The job's environment: the container's, unchanged, with env's bin first on PATH when it is not the image's."""
+    """The job's environment: the container's, unchanged, with env's bin first on PATH when it is
+    not the image's, and a HOME the job can write when the container's is not (L6.7)."""
     environment = dict(settings.environ)
     if env != settings.base_env:
         environment["VIRTUAL_ENV"] = str(env)
         environment["PATH"] = f"{env / 'bin'}{os.pathsep}{environment.get('PATH', os.defpath)}"
+    home = writable_home(settings.workdir, environment.get("HOME", ""))
+    if home:
+        environment["HOME"] = home
     return environment
+
+
+def writable_home(workdir: Path, home: str) -> str | None:
+    """A HOME for a job whose own is missing or not writable by its uid (a uid the image has no
+    account for gets `/`): NAME-home beside the working directory, this uid's alone; None when
+    home will do, or when no such folder can be had (the job keeps what it was given)."""
+    if home and os.path.isdir(home) and os.access(home, os.W_OK | os.X_OK):
+        return None
+    place = workdir.parent / f"{workdir.name}-home"
+    try:
+        os.mkdir(place, 0o700)
+    except FileExistsError:
+        info = os.lstat(place)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            return None  # not this uid's folder: never used, nor removed
+    except OSError:
+        return None
+    return str(place)
 
 
 def reset_signals() -> None:

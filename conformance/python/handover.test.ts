@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { tgz } from "../support/fixtures.js";
 import { packageIndex } from "../support/indexes.js";
-import { launch, launcherLines, runPython, usingIndex } from "../support/python.js";
+import { launch, launcherLines, restricted, runPython, usingIndex } from "../support/python.js";
 
 const index = packageIndex();
 
@@ -73,6 +73,14 @@ describe("python: the hand-over to the job", () => {
     expect(job.stdout).toBe(stdout);
     expect(jobLines(job.stderr)).toEqual(stderr);
     expect(job.exitCode).toBe(exitCode);
+  });
+
+  it("L6.7 a uid without an account on a read-only root gets a HOME it can write (/tmp/job-home), for ~/.cache and ~/.config", async () => {
+    const code = "import os, pathlib; (pathlib.Path.home() / '.cache' / 'tool').mkdir(parents=True); (pathlib.Path.home() / '.config').mkdir(); print(os.environ['HOME'], oct(os.stat(os.environ['HOME']).st_mode & 0o777))";
+    const job = await runPython(restricted({ command: launch("python", "-c", code) }));
+    expect(job.stderr).not.toMatch(/Traceback/);
+    expect(job.stdout).toBe("/tmp/job-home 0o700\n");
+    expect(job.exitCode).toBe(0);
   });
 
   it("L6.7 the job gets the container's environment unchanged (nothing added, PYTHON* included)", async () => {

@@ -388,7 +388,7 @@ def check(outcome: object, stderr: str, canaries: dict, seconds: float, files: i
             raise AssertionError(f"the job would run in {workdir}, outside the root")
     if snapshot() != canaries:
         raise AssertionError("a canary outside the root changed")
-    allowed = {"canary.txt", "victim", "root", ".root.launcher-made"}
+    allowed = {"canary.txt", "victim", "root", ".root.launcher-made", "root-home"}
     if not set(os.listdir(CAGE)) <= allowed:
         raise AssertionError(f"written beside the root: {set(os.listdir(CAGE)) - allowed}")
     if not set(os.listdir(OUTPUTS)) <= {"earlier.txt", "requirements.log"}:
@@ -407,7 +407,7 @@ def check(outcome: object, stderr: str, canaries: dict, seconds: float, files: i
 
 
 def clean() -> None:
-    for path in (WORK, CODE_DIR, CODE_FILE, MADE_MARK, OUTPUTS / "requirements.log"):
+    for path in (WORK, CODE_DIR, CODE_FILE, MADE_MARK, CAGE / "root-home", OUTPUTS / "requirements.log"):
         if os.path.lexists(path):
             parent = os.open(path.parent, beneath.DIRECTORY)
             try:

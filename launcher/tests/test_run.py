@@ -1,6 +1,7 @@
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -59,7 +60,7 @@ def test_the_job_starts_with_default_signals_and_none_blocked():
 
 
 def test_the_job_environment_adds_the_job_environment_path_only(config, tmp_path):
-    settings = config(PATH="/usr/bin:/bin", KEEP="1")
+    settings = config(PATH="/usr/bin:/bin", KEEP="1", HOME=str(tmp_path))  # a HOME the job can write
     assert run.job_environment(settings, settings.base_env) == settings.environ
     job = run.job_environment(settings, tmp_path / "job-env")
     assert job == {
@@ -97,3 +98,21 @@ def test_signals_the_c_library_keeps_are_reset_too():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout == "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
+
+
+def test_a_job_whose_home_is_not_writable_gets_one_beside_the_working_directory(tmp_path):
+    readonly = tmp_path / "ro"
+    readonly.mkdir(mode=0o555)
+    workdir = tmp_path / "job"
+    if os.access(readonly, os.W_OK):  # root writes anywhere: a HOME that is missing stands in
+        readonly = tmp_path / "missing"
+    assert run.writable_home(workdir, str(readonly)) == str(tmp_path / "job-home")
+    assert stat.S_IMODE(os.stat(tmp_path / "job-home").st_mode) == 0o700
+    assert run.writable_home(workdir, str(readonly)) == str(tmp_path / "job-home")  # a restart: the same
+    assert run.writable_home(workdir, str(tmp_path)) is None  # a writable HOME is kept
+    assert run.writable_home(workdir, "") == str(tmp_path / "job-home")
+
+
+def test_a_home_folder_that_is_a_link_is_not_used(tmp_path):
+    (tmp_path / "job-home").symlink_to("/etc")
+    assert run.writable_home(tmp_path / "job", "/nonexistent") is None
