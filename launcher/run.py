@@ -46,6 +46,11 @@ def ensure_init(environ: dict[str, str]) -> None:
     os.execve(TINI, [TINI, "--", *sys.orig_argv], environ)
 
 
+# What the job gets of uv's settings, so that `uv run` as its command runs in the environment
+# the launcher prepared, with no second install: that environment, and no sync.
+UV_FOR_THE_JOB = ("UV_PROJECT_ENVIRONMENT", "UV_NO_SYNC")
+
+
 def job_environment(settings: Settings, env: Path) -> dict[str, str]:
     """The job's environment: the container's, unchanged, with env's bin first on PATH when it is
     not the image's, and a HOME the job can write when the container's is not (L6.7)."""
@@ -56,6 +61,8 @@ def job_environment(settings: Settings, env: Path) -> dict[str, str]:
     home = writable_home(settings.workdir, environment.get("HOME", ""))
     if home:
         environment["HOME"] = home
+    for name, value in zip(UV_FOR_THE_JOB, (str(env), "1"), strict=True):
+        environment.setdefault(name, value)  # unless the job sets them
     return environment
 
 
@@ -153,6 +160,8 @@ RUN_ITSELF = "run the command itself, such as `python main.py`: the launcher has
 DECLARE = "declare them with requirements.txt or pyproject.toml"
 MISSING_TOOLS = {
     "hatch": f"Hatch is not in the image; {RUN_ITSELF}",
+    "poetry": f"Poetry is not on PATH (the launcher reads poetry.lock with its own); {RUN_ITSELF}",
+    "pipenv": f"Pipenv is not on PATH (the launcher reads Pipfile.lock with its own); {RUN_ITSELF}",
     "pdm": f"PDM is not in the image; {RUN_ITSELF} (export pdm.lock with `pdm export -o requirements.txt`)",
     **{tool: f"{tool} is not in the image; {RUN_ITSELF} ({DECLARE})" for tool in ("conda", "mamba", "micromamba")},
 }

@@ -75,6 +75,16 @@ describe("python: the hand-over to the job", () => {
     expect(job.exitCode).toBe(exitCode);
   });
 
+  it("L6.7 `uv run` as the command runs in the environment the launcher prepared, with no second install (no network)", async () => {
+    const code = await tgz({
+      "pyproject.toml": '[project]\nname = "app"\nversion = "0.1.0"\nrequires-python = ">=3.9"\ndependencies = ["numpy"]\n',
+      "main.py": "import numpy, sys\nprint('numpy from', sys.prefix)\n",
+    });
+    const job = await runPython({ code, command: launch("uv", "run", "main.py"), configure: (c) => c.withNetworkMode("none") });
+    expect(job.stdout).toBe("numpy from /opt/venv\n");
+    expect(job.exitCode).toBe(0);
+  });
+
   it("L6.7 a uid without an account on a read-only root gets a HOME it can write (/tmp/job-home), for ~/.cache and ~/.config", async () => {
     const code = "import os, pathlib; (pathlib.Path.home() / '.cache' / 'tool').mkdir(parents=True); (pathlib.Path.home() / '.config').mkdir(); print(os.environ['HOME'], oct(os.stat(os.environ['HOME']).st_mode & 0o777))";
     const job = await runPython(restricted({ command: launch("python", "-c", code) }));
@@ -83,7 +93,7 @@ describe("python: the hand-over to the job", () => {
     expect(job.exitCode).toBe(0);
   });
 
-  it("L6.7 the job gets the container's environment unchanged (nothing added, PYTHON* included)", async () => {
+  it("L6.7 the job gets the container's environment unchanged (PYTHON* included), but for uv's project environment", async () => {
     const env = {
       SPACED: "a b  c",
       EMPTY: "",
@@ -98,7 +108,8 @@ describe("python: the hand-over to the job", () => {
     ]);
     const parse = (out: string) => out.split("\n").filter((line) => line && !line.startsWith("HOSTNAME="));
     expect(launched.exitCode).toBe(0);
-    expect(parse(launched.stdout).sort()).toEqual(parse(direct.stdout).sort());
+    const uv = ["UV_NO_SYNC=1", "UV_PROJECT_ENVIRONMENT=/opt/venv"];
+    expect(parse(launched.stdout).sort()).toEqual([...parse(direct.stdout), ...uv].sort());
     expect(parse(launched.stdout)).toEqual(expect.arrayContaining(["SPACED=a b  c", "EMPTY=", "PYTHONHOME=/nowhere"]));
     expect(launched.stdout).not.toMatch(/^LC_/m);
   });

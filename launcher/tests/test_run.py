@@ -61,13 +61,27 @@ def test_the_job_starts_with_default_signals_and_none_blocked():
 
 def test_the_job_environment_adds_the_job_environment_path_only(config, tmp_path):
     settings = config(PATH="/usr/bin:/bin", KEEP="1", HOME=str(tmp_path))  # a HOME the job can write
-    assert run.job_environment(settings, settings.base_env) == settings.environ
+    uv = {"UV_NO_SYNC": "1"}  # `uv run` uses the environment the launcher prepared
+    base = str(settings.base_env)
+    assert run.job_environment(settings, settings.base_env) == {
+        **settings.environ,
+        **uv,
+        "UV_PROJECT_ENVIRONMENT": base,
+    }
     job = run.job_environment(settings, tmp_path / "job-env")
     assert job == {
         **settings.environ,
+        **uv,
+        "UV_PROJECT_ENVIRONMENT": str(tmp_path / "job-env"),
         "VIRTUAL_ENV": str(tmp_path / "job-env"),
         "PATH": f"{tmp_path}/job-env/bin:/usr/bin:/bin",
     }
+
+
+def test_the_jobs_own_uv_settings_win(config, tmp_path):
+    settings = config(HOME=str(tmp_path), UV_PROJECT_ENVIRONMENT="/tmp/mine", UV_NO_SYNC="0")
+    job = run.job_environment(settings, settings.base_env)
+    assert (job["UV_PROJECT_ENVIRONMENT"], job["UV_NO_SYNC"]) == ("/tmp/mine", "0")
 
 
 def test_an_init_is_started_only_as_pid_1(monkeypatch):
