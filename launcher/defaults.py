@@ -101,9 +101,27 @@ def constraints(defaults: dict[str, tuple[str, list[str]]], resolution: Resoluti
     )
 
 
+def minor(version: str) -> tuple[int, ...]:
+    """A version's major and minor numbers, as far as they are numbers: (2, 0) for 2.0.1rc1."""
+    numbers = []
+    for part in version.split(".")[:2]:
+        digits = re.match(r"\d+", part)
+        if digits is None:
+            break
+        numbers.append(int(digits.group()))
+    return tuple(numbers)
+
+
 def describe(name: str, old: str, new: str, users: list[str], broken: dict[str, str]) -> str:
     """One line about a default library that the requirements replace."""
     line = f"the requirements replace the default library {name} {old} with {new}"
+    if name == "duckdb" and minor(new) > minor(old):
+        # exec-duckdb's CLI is the image's DuckDB: files a newer DuckDB writes by default it may not open.
+        keep = ".".join(map(str, minor(old)))
+        line += (
+            f"; database files duckdb {new} writes may not open in exec-duckdb (DuckDB {old}): "
+            f"ATTACH them with (STORAGE_VERSION 'v{keep}.0') to keep them readable"
+        )
     if users:
         line += f"; {', '.join(users)} {'depends' if len(users) == 1 else 'depend'} on it"
     if broken:

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from launcher import commands, failures, install
+from launcher import commands, defaults, failures, install
 from launcher.errors import LauncherError
 from launcher.log import Log
 
@@ -197,3 +197,18 @@ def test_the_launchers_own_file_names_are_not_taken_from_the_bundle(tmp_path, co
     with pytest.raises(LauncherError, match="a name the launcher keeps for itself") as error:
         commands.Commands(Plan("uv.lock", "uv.lock", "found"), config(), tmp_path, {}, tmp_path)
     assert error.value.code == 78
+
+
+@pytest.mark.parametrize(
+    ("new", "said"),
+    [
+        ("2.0.0", True),
+        ("1.6.0rc1", True),
+        ("1.5.9", False),
+        ("1.4.0", False),
+    ],
+)
+def test_a_newer_duckdb_says_its_files_may_not_open_in_exec_duckdb(new, said):
+    line = defaults.describe("duckdb", "1.5.5", new, [], {})
+    assert line.startswith(f"the requirements replace the default library duckdb 1.5.5 with {new}")
+    assert ("ATTACH them with (STORAGE_VERSION 'v1.5.0') to keep them readable" in line) is said
