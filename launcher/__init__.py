@@ -16,9 +16,10 @@ The stages a job goes through, in this order, and the modules each uses:
   - beneath: paths beneath the root, looked up and removed without following links;
   - decompress: compressed streams, verified to their end;
   - libarchive: the calls of Debian's libarchive, through ctypes;
-- detect: how the bundle declares its requirements, read by manifests (pyproject.toml,
-  PEP 723 blocks, Pipfiles, pylock.toml); locks: one record per kind of lock, and the
-  kinds of plan;
+- detect: which way the bundle declares its requirements:
+  - plans: what each way installs, checked before anything installs;
+  - manifests: reading pyproject.toml, PEP 723 blocks, Pipfiles and locks;
+  - locks: one record per kind of lock, and the kinds of plan;
 - install: installing them with uv or pip:
   - commands: the commands of an install, and the environment the installers get;
   - requirement_files: whether a requirements file names its own index;

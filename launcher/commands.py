@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 from .defaults import Resolution, constraints
-from .detect import Plan
 from .errors import EX_CONFIG, LauncherError
 from .failures import INSTALL_FAILURES
 from .locks import Kind, Lock
+from .plans import Plan
 from .requirement_files import name_own_index
 from .settings import Settings
 from .steps import Step

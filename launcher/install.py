@@ -16,10 +16,10 @@ from pathlib import Path
 from .commands import Commands, clean_environ
 from .defaults import Resolution, dependents, describe, required_of
 from .defaults import installed as installed_in
-from .detect import Plan
 from .errors import EX_CANTCREATE, EX_CONFIG, LauncherError
 from .failures import INSTALL_FAILURES, LOOKING_IN, explain_failure, status, without_traceback
 from .log import Log, printable, say, shown
+from .plans import Plan
 from .settings import Settings
 from .steps import Step, TimedOut, adopt_orphans, run_step
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import bundle, detect, install, run, settings
+from . import bundle, detect, install, plans, run, settings
 from .errors import EX_NOTFOUND, EX_SOFTWARE, EX_USAGE, LauncherError
 from .locks import Kind
 from .log import Log, say
@@ -46,7 +46,7 @@ def parse_command(argv: list[str]) -> list[str]:
 def prepare(
     argv: list[str],
     environ: dict[str, str],
-    installer: Callable[[detect.Plan, settings.Settings, Log], Path] = install.install,
+    installer: Callable[[plans.Plan, settings.Settings, Log], Path] = install.install,
 ) -> Handover | int:
     """Every stage up to the hand-over: the Handover, or the exit code of a failure (after one
     line on stderr). installer installs a plan and returns the environment the job runs in."""

@@ -191,7 +191,7 @@ def test_pips_report_says_what_would_be_replaced():
 
 
 def test_the_launchers_own_file_names_are_not_taken_from_the_bundle(tmp_path, config):
-    from launcher.detect import Plan
+    from launcher.plans import Plan
 
     (tmp_path / commands.EXPORTED).symlink_to(tmp_path / "main.py")
     with pytest.raises(LauncherError, match="a name the launcher keeps for itself") as error:
