@@ -12,6 +12,7 @@ import sys
 
 from .errors import EX_CANTCREATE, EX_CONFIG, EX_INSTALL
 from .indexes import SHORTEST_SECRET, public_url
+from .log import printable
 from .settings import Settings
 
 # What an installer's error output means, first match wins: (pattern, exit code, what to tell the user).
@@ -71,6 +72,22 @@ INSTALL_FAILURES = (
         "{place} did not answer in time (PIP_TIMEOUT sets the limit in seconds)",
     ),
     (
+        r"Because (?P<package>[A-Za-z0-9._-]+?)(?:==\S+)? has no wheels with a matching platform tag",
+        EX_INSTALL,
+        "{package} has no wheel for this image (Linux, CPython " + PYTHON + "), only for {platforms}; a `pip freeze` "
+        "from another system names such packages: remove it, or give it a marker such as `; sys_platform == 'win32'`",
+    ),
+    (
+        r"Because (?P<package>[A-Za-z0-9._-]+) was not found in the",
+        EX_INSTALL,
+        "{package} is not available from {indexes}",
+    ),
+    (
+        r"No matching distribution found for (?P<package>[^\s;]+)",
+        EX_INSTALL,
+        "{package} is not available from {indexes}",
+    ),
+    (
         r"was not found in the|No matching distribution found|Could not find a version",
         EX_INSTALL,
         "a requirement is not available from {indexes}",
@@ -93,6 +110,8 @@ CONNECTION_POOL = re.compile(
 )
 COULD_NOT_FETCH = re.compile(r"Could not fetch URL (https?://\S+?):? ")
 LOOKING_IN = re.compile(r"^Looking in indexes: (.+)$", re.MULTILINE)
+# uv's hint after a package that has no wheel for this platform.
+WHEEL_PLATFORMS = re.compile(r"Wheels are available for `[^`]+` \([^)]*\) on the following platforms?: (.+)$", re.M)
 HIDDEN = "****"  # what credentials become in output, as uv and pip hide them too
 # The user information (`user:password@`) and the query (`?token=...`) of a URL in a line of output.
 URL_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#@`'\"]+@")
@@ -124,8 +143,14 @@ def explain_failure(lines: list[str], settings: Settings, failures: tuple = INST
     failed is named from what the installer says failed, not from the settings."""
     text = "\n".join(lines)
     for pattern, code, hint in failures:
-        if re.search(pattern, text):
-            return code, hint.format(place=failing_place(text), indexes=indexes_in_use(text, settings))
+        if match := re.search(pattern, text):
+            platforms = WHEEL_PLATFORMS.search(text)
+            return code, hint.format(
+                place=failing_place(text),
+                indexes=indexes_in_use(text, settings),
+                platforms=platforms.group(1).replace("`", "") if platforms else "other platforms",
+                **{name: printable(value) for name, value in match.groupdict().items() if value},
+            )
     return EX_INSTALL, "see the installer's error above"
 
 

@@ -167,7 +167,7 @@ describe("python: installing requirements", () => {
     expect(job.stderr).toMatch(/does-not-exist/);
     const lines = job.stderr.trimEnd().split("\n");
     expect(lines.at(-1)).toBe(
-      `launcher: installing requirements.txt failed (uv exited 1): a requirement is not available from ${index.url}; full output in /outputs/requirements.log`,
+      `launcher: installing requirements.txt failed (uv exited 1): does-not-exist is not available from ${index.url}; full output in /outputs/requirements.log`,
     );
   });
 });

@@ -53,7 +53,20 @@ def test_the_installer_gets_none_of_the_jobs_python_variables(config):
         ("error: File not found: `other.txt`", 78, "missing from the bundle"),
         ("  cause: tcp connect error\n  cause: Connection refused (os error 111)", 69, "could not be reached"),
         ("  cause: operation timed out", 69, "did not answer in time"),
-        ("  cause: Because nosuchpkg was not found in the package registry", 69, "is not available from"),
+        ("  cause: Because nosuchpkg was not found in the package registry", 69, "nosuchpkg is not available from"),
+        (
+            "  cause: Because notthere was not found in the provided package locations and all versions of "
+            "needsmissing depend on notthere>=1, we can conclude that all versions of needsmissing cannot be used.",
+            69,
+            "notthere is not available from",
+        ),
+        (
+            "  cause: Because winonly==1.0 has no wheels with a matching platform tag (e.g., "
+            "`manylinux_2_36_x86_64`) and you require winonly==1.0, we can conclude that your requirements are "
+            "unsatisfiable.\n\nhint: Wheels are available for `winonly` (v1.0) on the following platform: `win_amd64`",
+            69,
+            f"winonly has no wheel for this image (Linux, CPython {failures.PYTHON}), only for win_amd64; a `pip freeze`",
+        ),
         ("error: No solution found when resolving dependencies", 69, "requirements conflict"),
         ("error: Failed to build `x @ file:///tmp/job`", 69, "building the project failed"),
         ("error: [Errno 28] No space left on device\nerror: Failed to build `cext`", 73, "the disk filled up"),
@@ -107,11 +120,11 @@ def test_a_missing_requirement_names_the_indexes_looked_in(config):
         "ERROR: No matching distribution found for x",
     ]
     assert failures.explain_failure(pip, config())[1] == (
-        "a requirement is not available from https://a.example/simple, https://b.example/simple"
+        "x is not available from https://a.example/simple, https://b.example/simple"
     )
     uv = ["  cause: Because x was not found in the package registry"]
     assert failures.explain_failure(uv, config(PIP_INDEX_URL="https://c.example/simple"))[1] == (
-        "a requirement is not available from https://c.example/simple"
+        "x is not available from https://c.example/simple"
     )
 
 
