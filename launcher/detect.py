@@ -149,7 +149,9 @@ def nothing_found(workdir: Path) -> Plan:
     """No requirements at the top: name the files below it that look like some (L3.11)."""
     nested = nested_requirements(workdir)
     if nested:
-        found = ", ".join(shown(name) for name in nested[:5]) + (", ..." if len(nested) > 5 else "")
+        found = ", ".join(shown(name) for name in nested[:5]) + (
+            f", and {len(nested) - 5} more" if len(nested) > 5 else ""
+        )
         return nothing(
             f"no requirements file at the top of the bundle; found {found}: "
             f"name one with {REQUIREMENTS_SETTING}=FILE to install it"

@@ -42,6 +42,12 @@ INSTALL_FAILURES = (
         "the disk filled up (the installer's cache and builds are in /tmp); give the job more space",
     ),
     (
+        r"(?m)Expected '=' or whitespace, found .*:\d+:\d+$",
+        EX_CONFIG,
+        "uv does not read an option joined to its value (such as -rfile.txt) in a requirements file: put a space "
+        "between them (-r file.txt), or set LAUNCHER_INSTALLER=pip",
+    ),
+    (
         r"(?m)Couldn't parse requirement|Invalid requirement|Invalid marker|expected '-c', '-e', '-r' or the start|"
         r"error: Expected `[^`]+`, found .*:\d+:\d+$|must be followed by an argument: .*:\d+:\d+$|"
         r"Unexpected '[^']*', expected '-c', '-e', '-r'|Invalid URL in `[^`]+` at position",

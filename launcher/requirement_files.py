@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 INDEX_URL = re.compile(r"(?:-i|--index-url)(?:[=\s]|(?<=-i)\S)")
-INCLUDE = re.compile(r"(?:-r|--requirement|-c|--constraint)(?:\s*=\s*|\s+)(\S+)")
+# -r FILE, -rFILE, -r=FILE, --requirement FILE, --requirement=FILE (and the same for -c).
+INCLUDE = re.compile(r"(?:--requirement|--constraint)(?:\s*=\s*|\s+)(\S+)|(?:-r|-c)\s*=?\s*(\S+)")
 COMMENT = re.compile(r"(^|\s+)#.*$")
 # Bounds on what is read: the files of one install, each of a sensible size.
 MAX_FILES = 64
@@ -61,13 +62,14 @@ def read_all(path: Path, root: Path) -> Iterator[list[str]]:
         lines = option_lines(text)
         for line in lines:
             include = INCLUDE.match(line)
-            if include is None or "://" in include.group(1):
+            named = include and (include.group(1) or include.group(2))
+            if not named or "://" in named:
                 continue  # a URL is fetched by the installer, as it fetches packages
-            target = os.path.realpath(os.path.join(os.path.dirname(real), include.group(1)))
+            target = os.path.realpath(os.path.join(os.path.dirname(real), named))
             if not (target == real_root or target.startswith(real_root + os.sep)):
                 raise LauncherError(
                     EX_CONFIG,
-                    f"{shown(os.path.relpath(real, real_root))} includes {shown(include.group(1))}, which is outside "
+                    f"{shown(os.path.relpath(real, real_root))} includes {shown(named)}, which is outside "
                     "the bundle; put that file in the bundle and name it by a path inside it",
                 )
             pending.append(Path(target))

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from .errors import EX_NOEXEC, EX_NOTFOUND, LauncherError
+from .log import say
 from .settings import Settings
 from .steps import set_subreaper
 
@@ -68,20 +69,24 @@ def job_environment(settings: Settings, env: Path) -> dict[str, str]:
 
 def writable_home(workdir: Path, home: str) -> str | None:
     """A HOME for a job whose own is missing or not writable by its uid (a uid the image has no
-    account for gets `/`): NAME-home beside the working directory, this uid's alone; None when
-    home will do, or when no such folder can be had (the job keeps what it was given)."""
+    account for gets `/`): NAME-home beside the working directory, or NAME-home-UID when that
+    one is another uid's, the uid's own; None when home will do. When neither can be had, one
+    line says so and the job keeps what it was given."""
     if home and os.path.isdir(home) and os.access(home, os.W_OK | os.X_OK):
         return None
-    place = workdir.parent / f"{workdir.name}-home"
-    try:
-        os.mkdir(place, 0o700)
-    except FileExistsError:
-        info = os.lstat(place)
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-            return None  # not this uid's folder: never used, nor removed
-    except OSError:
-        return None
-    return str(place)
+    uid = os.getuid()
+    for place in (workdir.parent / f"{workdir.name}-home", workdir.parent / f"{workdir.name}-home-{uid}"):
+        try:
+            os.mkdir(place, 0o700)
+            return str(place)
+        except FileExistsError:
+            info = os.lstat(place)
+            if stat.S_ISDIR(info.st_mode) and info.st_uid == uid:
+                return str(place)  # this uid's, from a run before (a restart)
+        except OSError:
+            break
+    say(f"HOME={home or '(unset)'} is not writable by uid {uid}, and no folder beside {workdir} could be made for it")
+    return None
 
 
 def reset_signals() -> None:

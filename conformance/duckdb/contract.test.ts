@@ -50,6 +50,22 @@ describe("duckdb: at scale", () => {
     expect(job.exitCode).toBe(0);
   }, 660_000);
 
+  it.each([
+    ["-c", (sql: string) => ["-c", `SET memory_limit = '100MB'; ${sql}`]],
+    ["-cmd", (sql: string) => ["-cmd", "SET memory_limit = '100MB'", "-c", sql]],
+    ["an -init file", (sql: string) => ["-init", "/inputs/limit.sql", "-c", sql]],
+  ])("D9.1 under a memory limit, the job's own SET memory_limit in %s wins over the image's half", async (_, args) => {
+    const query = "SELECT current_setting('memory_limit') AS m";
+    const job = await runJob({
+      image: duckdbImage(),
+      inputs: { "limit.sql": "SET memory_limit = '100MB';\n" },
+      command: ["-noheader", "-csv", ...args(query)],
+      configure: (c) => c.withResourcesQuota({ memory: 0.5 }),
+    });
+    expect(job.stdout).toBe("95.3 MiB\n");
+    expect(job.exitCode).toBe(0);
+  });
+
   it("D9.1 at a 256 MiB limit, GROUP BY and count(DISTINCT) over 5 million distinct strings complete or fail with DuckDB's own error: never killed", async () => {
     const data = await tempDir();
     await chmod(data, 0o777);

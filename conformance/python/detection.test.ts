@@ -171,6 +171,15 @@ describe("python: detecting the requirements method", () => {
     ]);
   });
 
+  it("L3.11 past five such files, the line says how many more", async () => {
+    const files = Object.fromEntries(Array.from({ length: 7 }, (_, i) => [`svc${i}/requirements.txt`, "greeting\n"]));
+    const job = await runPython({ code: await tgz({ ...files, "main.py": "print('ran')\n" }), command: launch("python", "main.py") });
+    expect(job.stdout).toBe("ran\n");
+    expect(launcherLines(job.stderr)).toEqual([
+      expect.stringMatching(/found svc0\/requirements\.txt, .*, svc4\/requirements\.txt, and 2 more: name one with LAUNCHER_REQUIREMENTS=FILE/),
+    ]);
+  });
+
   it("L3.5 with nothing to install, one line says so and the command runs", async () => {
     const job = await runPython({ code: await tgz({ "main.py": "print('ran')\n" }), command: launch("python", "main.py") });
     expect(job.stdout).toBe("ran\n");

@@ -1,8 +1,10 @@
 // How the launcher hands the process over to the job: as a fresh process, with the
 // container's environment unchanged, and with an init as PID 1 even when the
 // orchestrator removed the image's entrypoint.
+import { chmod, mkdir } from "node:fs/promises";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { tgz } from "../support/fixtures.js";
+import { tempDir, tgz } from "../support/fixtures.js";
 import { packageIndex } from "../support/indexes.js";
 import { launch, launcherLines, restricted, runPython, usingIndex } from "../support/python.js";
 
@@ -90,6 +92,22 @@ describe("python: the hand-over to the job", () => {
     const job = await runPython(restricted({ command: launch("python", "-c", code) }));
     expect(job.stderr).not.toMatch(/Traceback/);
     expect(job.stdout).toBe("/tmp/job-home 0o700\n");
+    expect(job.exitCode).toBe(0);
+  });
+
+  it("L6.7 when /tmp/job-home is another uid's, the job's HOME is /tmp/job-home-UID, its own", async () => {
+    const tmp = await tempDir();
+    await chmod(tmp, 0o1777);
+    await mkdir(path.join(tmp, "job-home")); // root's, as this suite runs, and open to all
+    await chmod(path.join(tmp, "job-home"), 0o777);
+    const code = "import os; open(os.path.join(os.environ['HOME'], '.probe'), 'w').write('x'); print(os.environ['HOME'])";
+    const job = await runPython({
+      user: "12345:12345",
+      command: launch("python", "-c", code),
+      configure: (c) => c.withBindMounts([{ source: tmp, target: "/tmp" }]),
+    });
+    expect(job.stderr).not.toMatch(/Traceback/);
+    expect(job.stdout).toBe("/tmp/job-home-12345\n");
     expect(job.exitCode).toBe(0);
   });
 

@@ -307,3 +307,11 @@ def test_requirement_files_of_a_monorepo_are_named_a_few_levels_down(tmp_path, c
         "services/api/requirements-prod.txt, services/etl/requirements.txt: "
         "name one with LAUNCHER_REQUIREMENTS=FILE to install it",
     )
+
+
+def test_past_five_nested_requirement_files_the_line_says_how_many_more(tmp_path, config):
+    for index in range(7):
+        (tmp_path / f"svc{index}").mkdir()
+        (tmp_path / f"svc{index}" / "requirements.txt").write_text("greeting\n")
+    found = detect.plan(tmp_path, config())
+    assert "svc4/requirements.txt, and 2 more: name one with LAUNCHER_REQUIREMENTS=FILE" in found.reason

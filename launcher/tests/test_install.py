@@ -65,9 +65,14 @@ def test_the_installer_gets_none_of_the_jobs_python_variables(config):
             "`manylinux_2_36_x86_64`) and you require winonly==1.0, we can conclude that your requirements are "
             "unsatisfiable.\n\nhint: Wheels are available for `winonly` (v1.0) on the following platform: `win_amd64`",
             69,
-            f"winonly has no wheel for this image (Linux, CPython {failures.PYTHON}), only for win_amd64; a `pip freeze`",
+            f"winonly has no wheel for this image (Linux, CPython {failures.PYTHON}), only for win_amd64",
         ),
         ("error: No solution found when resolving dependencies", 69, "requirements conflict"),
+        (
+            "error: Expected '=' or whitespace, found Some('s'): requirements.txt:1:3",
+            78,
+            "uv does not read an option joined to its value (such as -rfile.txt)",
+        ),
         ("error: Failed to build `x @ file:///tmp/job`", 69, "building the project failed"),
         ("error: [Errno 28] No space left on device\nerror: Failed to build `cext`", 73, "the disk filled up"),
         ("something new", 69, "see the installer's error above"),

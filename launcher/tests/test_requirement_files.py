@@ -12,6 +12,8 @@ from launcher.requirement_files import name_own_index
         "--requirement=../../etc/passwd",
         "-c sub/../../outside.txt",
         "-r link.txt",
+        "-r/tmp/outside.txt",
+        "-c=../outside.txt",
     ],
 )
 def test_an_include_outside_the_bundle_is_a_config_error(tmp_path, line):

@@ -127,6 +127,16 @@ def test_a_job_whose_home_is_not_writable_gets_one_beside_the_working_directory(
     assert run.writable_home(workdir, "") == str(tmp_path / "job-home")
 
 
-def test_a_home_folder_that_is_a_link_is_not_used(tmp_path):
+def test_a_home_folder_that_is_a_link_or_another_uids_is_not_used(tmp_path):
     (tmp_path / "job-home").symlink_to("/etc")
+    assert run.writable_home(tmp_path / "job", "/nonexistent") == str(tmp_path / f"job-home-{os.getuid()}")
+
+
+def test_when_no_home_can_be_had_one_line_says_so(tmp_path, capsys):
+    (tmp_path / "job-home").symlink_to("/etc")
+    (tmp_path / f"job-home-{os.getuid()}").write_text("a file")
     assert run.writable_home(tmp_path / "job", "/nonexistent") is None
+    assert capsys.readouterr().err == (
+        f"launcher: HOME=/nonexistent is not writable by uid {os.getuid()}, "
+        f"and no folder beside {tmp_path / 'job'} could be made for it\n"
+    )

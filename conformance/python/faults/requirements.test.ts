@@ -111,6 +111,19 @@ const failures: Failure[] = [
     message: /^launcher: requirements.txt includes \/etc\/hostname, which is outside the bundle; put that file in the bundle/,
   },
   {
+    name: "L4.5 requirements.txt including a file outside the bundle, the option joined to its path (-r/etc/hostname), with pip",
+    files: { "requirements.txt": "-r/etc/hostname\n" },
+    env: { LAUNCHER_INSTALLER: "pip" },
+    exitCode: 78,
+    message: /^launcher: requirements.txt includes \/etc\/hostname, which is outside the bundle/,
+  },
+  {
+    name: "L3.1 an option joined to its value (-rsub/more.txt), which uv does not read: 78, saying how to write it",
+    files: { "requirements.txt": "-rsub/more.txt\n", "sub/more.txt": "greeting==1.0.0\n" },
+    exitCode: 78,
+    message: /\(uv exited 2\): uv does not read an option joined to its value \(such as -rfile\.txt\) in a requirements file: put a space between them \(-r file\.txt\), or set LAUNCHER_INSTALLER=pip/,
+  },
+  {
     name: "L4.5 a nested requirements file including one above the bundle, with pip",
     files: { "requirements.txt": "-r deps/base.txt\n", "deps/base.txt": "-c ../../constraints.txt\n" },
     env: { LAUNCHER_INSTALLER: "pip" },
