@@ -84,6 +84,24 @@ INSTALL_FAILURES = (
         "from another system names such packages: remove it, or give it a marker such as `; sys_platform == 'win32'`",
     ),
     (
+        r"Because (?P<package>[A-Za-z0-9._-]+?)(?:==\S+)? has no usable wheels and",
+        EX_INSTALL,
+        "{package} has no wheel that fits, and building from source is off (--only-binary or --no-build): let it "
+        "build (leave it out of --only-binary), or pick a version with wheels",
+    ),
+    (
+        r"Distribution not found at: (?P<url>file://\S+)",
+        EX_CONFIG,
+        "the requirements name {url}, a path that is not in this job (a `pip freeze` from a conda environment "
+        "writes such lines): pin the version instead (NAME==VERSION)",
+    ),
+    (
+        r"(?s)Updating (?P<url>\S+) \([^)\n]*\)\n.*Git operation failed",
+        EX_INSTALL,
+        "fetching the Git repository {url} failed (git's error is above): check the URL, the job's network and "
+        "its credentials",
+    ),
+    (
         r"Because (?P<package>[A-Za-z0-9._-]+) was not found in the",
         EX_INSTALL,
         "{package} is not available from {indexes}",
@@ -155,9 +173,17 @@ def explain_failure(lines: list[str], settings: Settings, failures: tuple = INST
                 place=failing_place(text),
                 indexes=indexes_in_use(text, settings),
                 platforms=platforms.group(1).replace("`", "") if platforms else "other platforms",
-                **{name: printable(value) for name, value in match.groupdict().items() if value},
+                **{name: named(name, value) for name, value in match.groupdict().items() if value},
             )
     return EX_INSTALL, "see the installer's error above"
+
+
+def named(group: str, value: str) -> str:
+    """What a pattern's group found, as a message may show it: a URL without its user
+    information and query (or not at all, when those cannot be told apart for sure)."""
+    if group != "url":
+        return printable(value)
+    return printable(public_url(value) or "(a URL not shown, as it may hold credentials)")
 
 
 def shown_url(url: str) -> str:

@@ -69,6 +69,28 @@ def test_the_installer_gets_none_of_the_jobs_python_variables(config):
         ),
         ("error: No solution found when resolving dependencies", 69, "requirements conflict"),
         (
+            "error: No solution found when resolving dependencies\n  cause: Because cext==0.1.0 has no usable wheels "
+            "and you require cext==0.1.0, we can conclude that your requirements are unsatisfiable.",
+            69,
+            "cext has no wheel that fits, and building from source is off (--only-binary or --no-build)",
+        ),
+        (
+            "error: Distribution not found at: file:///home/conda/feedstock_root/build_artifacts/pkg_1/work",
+            78,
+            "the requirements name file:///home/conda/feedstock_root/build_artifacts/pkg_1/work, a path that is not",
+        ),
+        (
+            "   Updating https://user:****@github.com/org/repo.git (v1)\nerror: Git operation failed\n"
+            "  cause: failed to clone into: /root/.cache/uv/git-v2/db/81b6",
+            69,
+            "fetching the Git repository https://github.com/org/repo.git failed",
+        ),
+        (
+            "   Updating https://127.0.0.1:9/org/repo.git (v1)\nerror: Git operation failed",
+            69,
+            "fetching the Git repository https://127.0.0.1:9/org/repo.git failed (git's error is above)",
+        ),
+        (
             "error: Expected '=' or whitespace, found Some('s'): requirements.txt:1:3",
             78,
             "uv does not read an option joined to its value (such as -rfile.txt)",

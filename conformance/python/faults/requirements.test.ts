@@ -35,6 +35,8 @@ interface Failure {
   message: RegExp;
   /** Text of the installer's error that must reach stderr. */
   shows?: string;
+  /** Text that must reach neither stderr nor the log (a credential). */
+  hides?: string;
   /** The job ends within this many seconds (L4.6). */
   within?: number;
 }
@@ -60,6 +62,26 @@ const failures: Failure[] = [
     exitCode: 69,
     message: /\(uv exited 1\): windows-only has no wheel for this image \(Linux, CPython \d+\.\d+\), only for win_amd64; a `pip freeze` from another system names such packages/,
     shows: "windows-only",
+  },
+  {
+    name: "L4.5 --only-binary with a package that has only an sdist: named, and that building is off, not a conflict",
+    files: { "requirements.txt": "--only-binary :all:\ncext==0.1.0\n" },
+    exitCode: 69,
+    message: /\(uv exited 1\): cext has no wheel that fits, and building from source is off \(--only-binary or --no-build\)/,
+    shows: "cext",
+  },
+  {
+    name: "L4.5 a conda pip freeze's file:// path that is not in the job: 78, the path named",
+    files: { "requirements.txt": "greeting @ file:///home/conda/feedstock_root/build_artifacts/greeting_1/work\n" },
+    exitCode: 78,
+    message: /: the requirements name file:\/\/\/home\/conda\/feedstock_root\/build_artifacts\/greeting_1\/work, a path that is not in this job/,
+  },
+  {
+    name: "L4.5 a git+https requirement that cannot be fetched: the repository named, without its credentials",
+    files: { "requirements.txt": "repo @ git+https://user:s3cret-token@127.0.0.1:9/org/repo.git@v1\n" },
+    exitCode: 69,
+    message: /: fetching the Git repository https:\/\/127\.0\.0\.1:9\/org\/repo\.git failed \(git's error is above\)/,
+    hides: "s3cret-token",
   },
   {
     name: "L4.5 a package that does not exist, with pip: named",
@@ -214,6 +236,7 @@ describe("python faults: requirements", () => {
     expect(pointer).toBe(installerRan ? "; full output in /outputs/requirements.log" : undefined);
     expect(requirementsLog(job)).toContain(`failed: ${own[0]!.replace(/^launcher: /, "")}`);
     if (row.shows) expect(job.stderr).toContain(row.shows);
+    if (row.hides) expect(job.stderr + requirementsLog(job)).not.toContain(row.hides);
     if (row.within) expect(job.seconds).toBeLessThan(row.within);
   });
 });
