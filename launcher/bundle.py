@@ -85,16 +85,16 @@ def container_identity() -> str:
                 fields = line.split()
                 if len(fields) > 4 and fields[4] in ("/", "/etc/hostname"):
                     # The mount's root and source; not its ids, which a restart changes.
-                    options = line.partition(" - ")[2].split()[-1:]
-                    upper = [item for item in ",".join(options).split(",") if item.startswith("upperdir=")]
-                    found.append(f"{fields[4]}={fields[3]}:{','.join(upper or options)}")
+                    options = (line.partition(" - ")[2].split() or [""])[-1]
+                    upper = next((item for item in options.split(",") if item.startswith("upperdir=")), options)
+                    found.append(f"{fields[4]}={fields[3]}:{upper}")
     except OSError:
         return ""
     return " ".join(sorted(found))
 
 
-def made_here(mark: Path) -> bool:
-    """Whether the mark beside a directory says a launcher in this container made it."""
+def made_here(mark: Path, identity: str) -> bool:
+    """Whether the mark beside a directory says a launcher in this container (identity) made it."""
     try:
         fd = os.open(mark, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
@@ -102,7 +102,6 @@ def made_here(mark: Path) -> bool:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return False
-        identity = container_identity()
         return bool(identity) and os.read(fd, 65536).decode("utf-8", "replace").strip() == identity
     finally:
         os.close(fd)
@@ -113,8 +112,9 @@ def make_workdir(path: Path) -> None:
     an existing one must be empty, unless an earlier run of the launcher in this container
     made it (the mark beside it holds this container's identity)."""
     mark = path.parent / MADE_MARK.format(name=path.name)
+    identity = container_identity()
     try:
-        if made_here(mark) and path.is_dir() and not path.is_symlink():
+        if made_here(mark, identity) and path.is_dir() and not path.is_symlink():
             parent = os.open(path.parent, beneath.DIRECTORY)
             try:
                 beneath.remove_tree(parent, path.name)
@@ -139,7 +139,7 @@ def make_workdir(path: Path) -> None:
             mark.unlink()  # another container's, or a link: replaced, never written through
         fd = os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         with os.fdopen(fd, "w") as file:
-            file.write(container_identity() + "\n")
+            file.write(identity + "\n")
     except OSError:
         pass
 

@@ -110,6 +110,7 @@ class Commands:
         self.base_python = str(settings.base_env / "bin" / "python")
         self.uv = str(settings.base_env / "bin" / "uv")
         self.no_index = ["--no-index"] if settings.index.no_index else []
+        self.tool = "uv" if plan.lock else settings.installer  # every lock is installed with uv
         # A requirements file of the bundle that names its own index wins over the platform's (L4.10).
         files = [directory / arg for flag, arg in zip(plan.args, plan.args[1:], strict=False) if flag == "-r"]
         self.own_index = plan.kind == Kind.REQUIREMENTS and any(name_own_index(path, directory) for path in files)
@@ -144,7 +145,7 @@ class Commands:
         return lock_steps(self.plan.lock, self.settings, self.python, self.exported, self.selected, self.cache)
 
     def pip_resolves(self) -> bool:
-        return self.settings.installer == "pip" and self.plan.lock is None
+        return self.tool == "pip"
 
     def resolving(self) -> Step:
         """The installer resolves the requirements against the image's environment, changing nothing."""
@@ -168,7 +169,7 @@ class Commands:
             # library the resolution keeps is a constraint.
             self.constraints.write_text(constraints(defaults, resolution))
             requirements = [*requirements, "-c", str(self.constraints)]
-        if self.settings.installer == "uv" or self.plan.lock is not None:
+        if self.tool == "uv":
             found = [self.uv_install(requirements)]
         else:
             found = [self.installer([self.python, "-m", "pip", "install", "--no-input", *requirements], tool="pip")]

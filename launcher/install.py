@@ -36,10 +36,10 @@ def install(plan: Plan, settings: Settings, log: Log) -> Path:
     if plan.setup_py_shim:
         log.step("setup.cfg without setup.py or pyproject.toml: adding setup.py with `setup()` so that it builds")
         write_new_file(plan.setup_py_shim, SHIM)
-    installer = "uv" if plan.lock else settings.installer  # every lock is installed with uv
     directory = plan.directory or settings.workdir
     run = Runner(plan, settings, log, directory)
     commands = Commands(plan, settings, env, cache_settings(settings, env, log), directory)
+    installer = commands.tool
     if commands.own_index and settings.index.url_setting != "the default index":
         note = f"{plan.method} names its own package index (--index-url), used instead of {settings.index.url_setting}"
         log.step(note)
